@@ -1,0 +1,174 @@
+"""Object storage: the interface, and the local-filesystem backend of the embedded default.
+
+Objects live in buckets under keys, like S3/MinIO. Every object's SHA-256 is
+computed on write, returned to the caller (who records it in the metadata
+database) and verified on read, so a corrupted or tampered object is never
+served silently.
+
+Buckets used by Khana (see `BUCKETS`): originals (what stations uploaded),
+pages (processed page images and QA overlays), documents (searchable PDFs and
+reports), deliveries (court deliveries with their manifests).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+BUCKETS = ("originals", "pages", "documents", "deliveries")
+
+
+class ObjectStoreError(Exception):
+    """The store is unreachable or refused an operation (transient: callers may retry)."""
+
+
+class ObjectNotFound(ObjectStoreError):
+    pass
+
+
+class IntegrityError(ObjectStoreError):
+    """An object's bytes no longer match the SHA-256 recorded when it was written."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+class ObjectStore(Protocol):
+    def ensure_buckets(self) -> None: ...
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
+        """Store durably (fsync'd / acknowledged by the server) before returning."""
+
+    def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
+        """Return the bytes, verifying them against `expected_sha256` (or the stored digest)."""
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo: ...
+
+    def exists(self, bucket: str, key: str) -> bool: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo: ...
+
+    def list(self, bucket: str, prefix: str = "") -> list[str]: ...
+
+    def url(self, bucket: str, key: str, expires_s: int = 3600) -> str:
+        """A URL a clerk can download from (presigned for MinIO, file:// locally)."""
+
+
+class LocalObjectStore:
+    """Buckets as folders, keys as paths; the digest and content type in a sidecar `.meta.json`.
+
+    Writes go to a temporary file in the same folder, are fsync'd and renamed
+    into place, so a crash never leaves a half-written object under its key.
+    """
+
+    META_SUFFIX = ".meta.json"
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def _path(self, bucket: str, key: str) -> Path:
+        if bucket not in BUCKETS:
+            raise ValueError(f"unknown bucket {bucket!r}")
+        return self.root / bucket / check_key(key)
+
+    def ensure_buckets(self) -> None:
+        for b in BUCKETS:
+            (self.root / b).mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _atomic_write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
+        path = self._path(bucket, key)
+        info = ObjectInfo(bucket, key, len(data), sha256_hex(data), content_type)
+        self._atomic_write(path, data)
+        meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
+        self._atomic_write(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+        return info
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        path = self._path(bucket, key)
+        meta_path = path.with_name(path.name + self.META_SUFFIX)
+        if not path.is_file() or not meta_path.is_file():
+            raise ObjectNotFound(f"{bucket}/{key}")
+        meta = json.loads(meta_path.read_text())
+        return ObjectInfo(bucket, key, meta["size"], meta["sha256"], meta["content_type"])
+
+    def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
+        info = self.stat(bucket, key)
+        data = self._path(bucket, key).read_bytes()
+        digest = sha256_hex(data)
+        want = expected_sha256 or info.sha256
+        if digest != want:
+            raise IntegrityError(f"{bucket}/{key}: sha256 {digest} != recorded {want}")
+        return data
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.stat(bucket, key)
+            return True
+        except ObjectNotFound:
+            return False
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self._path(bucket, key)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + self.META_SUFFIX).unlink(missing_ok=True)
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
+        info = self.stat(src_bucket, src_key)
+        return self.put(dst_bucket, dst_key, self.get(src_bucket, src_key), info.content_type)
+
+    def list(self, bucket: str, prefix: str = "") -> list[str]:
+        base = self.root / bucket
+        if not base.is_dir():
+            return []
+        keys = []
+        for p in base.rglob("*"):
+            if p.is_file() and not p.name.endswith(self.META_SUFFIX) and not p.name.startswith(".tmp-"):
+                k = p.relative_to(base).as_posix()
+                if k.startswith(prefix):
+                    keys.append(k)
+        return sorted(keys)
+
+    def url(self, bucket: str, key: str, expires_s: int = 3600) -> str:
+        return self._path(bucket, key).resolve().as_uri()
