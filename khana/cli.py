@@ -1,0 +1,172 @@
+"""The `khana` command line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Khana (خوانا): legible, searchable scans for the courts.")
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_HELD = 0, 2, 3
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]khana: error:[/] {message}", highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _unique_stems(files: list[Path]) -> list[str]:
+    seen: Counter[str] = Counter()
+    stems = []
+    for f in files:
+        seen[f.stem] += 1
+        stems.append(f.stem if seen[f.stem] == 1 else f"{f.stem}-{seen[f.stem]}")
+    return stems
+
+
+@app.command()
+def process(
+    files: List[Path] = typer.Argument(..., help="scanned pages: PNG, JPEG, TIFF (multi-page) or PDF"),
+    out: Path = typer.Option(Path("khana-out"), "--out", "-o", help="folder for searchable PDFs, the report and problem images"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object per page per line, nothing else"),
+    court: str = typer.Option("", help="court the filing is for"),
+    office: str = typer.Option("", help="e-judicial service office code"),
+    case_number: Optional[str] = typer.Option(None, "--case-number", help="declared case number (checked against the text)"),
+    document_type: str = typer.Option("", "--document-type", help="petition, complaint, evidence, ..."),
+) -> None:
+    """Run the whole pipeline locally (no servers) and write searchable PDFs and a report.
+
+    Exit status: 0 every page passed, 3 some page is held, 2 bad input.
+    """
+    from pipeline.decode import UnreadableFile, inspect
+    from pipeline.runtime import Runtime
+    from pipeline.service import BadInput, BatchMeta, KhanaService, Upload
+    from workers.embedded import EmbeddedWorker
+
+    uploads: list[Upload] = []
+    for f in files:
+        if not f.is_file():
+            _fail(f"{f}: no such file")
+        try:
+            data = f.read_bytes()
+        except OSError as exc:
+            _fail(f"{f}: cannot be read ({exc.strerror})")
+        try:
+            inspect(data)
+        except UnreadableFile as exc:
+            _fail(f"{f}: {exc}")
+        uploads.append(Upload(str(f), data))
+
+    rt = Runtime.from_settings()
+    service = KhanaService(rt)
+    meta = BatchMeta(office=office, court=court, case_number=case_number, document_type=document_type)
+    try:
+        submitted = [service.submit_batch([u], meta, actor="cli", source="cli") for u in uploads]
+    except BadInput as exc:
+        _fail(str(exc))
+    batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
+    total = len(batch_of)
+
+    worker = EmbeddedWorker(rt, processes=min(rt.settings.workers or os.cpu_count() or 1, total))
+    try:
+        if as_json:
+            worker.run(list(batch_of), batch_of)
+        else:
+            with Progress(TextColumn("[bold]OCR[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err, transient=True) as bar:
+                task = bar.add_task("pages", total=total)
+                worker.run(list(batch_of), batch_of, on_page=lambda _pid: bar.advance(task))
+    finally:
+        worker.close()
+
+    out.mkdir(parents=True, exist_ok=True)
+    all_pages: list[dict] = []
+    files_summary = []
+    for f, stem, sub in zip(files, _unique_stems(files), submitted):
+        report = service.report(sub.batch_id)
+        for p in report["pages"]:
+            p["file"] = str(f)
+        all_pages.extend(report["pages"])
+        pdf = service.searchable_pdf(sub.batch_id)
+        pdf_path = None
+        if pdf:
+            pdf_path = out / f"{stem}.pdf"
+            pdf_path.write_bytes(pdf)
+        for seq, png in service.problem_images(sub.batch_id):
+            page_no = next((p["page"] for i, p in enumerate(report["pages"], 1) if i == seq), seq)
+            (out / f"{stem}.page{page_no}.problems.png").write_bytes(png)
+        files_summary.append({"file": str(f), "batch": sub.batch_id, "status": report["status"],
+                              "searchable_pdf": str(pdf_path) if pdf_path else None})
+    (out / "report.json").write_text(json.dumps({"files": files_summary, "pages": all_pages}, ensure_ascii=False, indent=2), encoding="utf-8")
+    rt.close()
+
+    held = [p for p in all_pages if p["decision"] != "pass"]
+    if as_json:
+        for p in all_pages:
+            sys.stdout.write(json.dumps(p, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        _print_table(all_pages, out)
+    raise typer.Exit(EXIT_HELD if held else EXIT_OK)
+
+
+def _print_table(pages: list[dict], out: Path) -> None:
+    from quality import reason_message
+
+    console = Console()
+    table = Table(title="Khana page report")
+    for col in ("file", "page", "decision", "legibility", "OCR conf", "skew°", "rot", "seconds", "reasons"):
+        table.add_column(col, justify="right" if col in ("page", "legibility", "OCR conf", "skew°", "rot", "seconds") else "left")
+    for p in pages:
+        decision = "[green]pass[/]" if p["decision"] == "pass" else "[bold red]hold[/]"
+        conf = "-" if p["ocr_confidence"] is None else f"{p['ocr_confidence']:.1f}"
+        reasons = ", ".join(f"{r} ({reason_message(r)})" for r in p["reasons"])
+        table.add_row(Path(p["file"]).name, str(p["page"]), decision, f"{p['legibility']:.2f}", conf,
+                      f"{p['skew_degrees']:.1f}", str(p["rotation"]), f"{p['seconds']:.1f}", reasons)
+    console.print(table)
+    held = sum(p["decision"] != "pass" for p in pages)
+    if held:
+        console.print(f"[bold red]{held} page(s) held[/]: rescan them. Output in {out}/")
+    else:
+        console.print(f"[green]All {len(pages)} page(s) passed.[/] Output in {out}/")
+
+
+@app.command("make-test-page")
+def make_test_page(
+    out: Path = typer.Argument(..., help="PNG file to write"),
+    font: str = typer.Option("naskh", help="naskh, sans, nazli, homa, naskh-bold"),
+    size: float = typer.Option(12.0, help="font size in points"),
+    skew: float = typer.Option(0.0, help="rotate the content by this many degrees (CCW positive)"),
+    blur: float = typer.Option(0.0, help="Gaussian blur sigma in pixels"),
+    seed: int = typer.Option(0, help="which text sample"),
+    blank: bool = typer.Option(False, help="an empty sheet instead of text"),
+) -> None:
+    """Render a synthetic A4 Persian page at 300 dpi (for trying Khana without a scanner)."""
+    import cv2
+
+    from testpages import degrade, render_page
+
+    if blank:
+        img = degrade.blank()
+    else:
+        page = render_page(font=font, size_pt=size, seed=seed)
+        img = degrade.blur(degrade.skew(page.image, skew) if skew else page.image, blur)
+    from PIL import Image
+
+    Image.fromarray(img).save(out, dpi=(300, 300))
+    err.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()

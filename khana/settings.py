@@ -1,0 +1,59 @@
+"""Settings from environment variables (prefix ``KHANA_``), with the embedded default.
+
+With nothing set, Khana runs with no servers: SQLite and a local object store
+under ``KHANA_HOME`` and an in-process worker pool. Production sets the
+database URL to PostgreSQL, the object store to MinIO and a Redis broker.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "khana"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHANA_", env_file=None, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="data folder of the embedded default")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///$KHANA_HOME/khana.db")
+
+    object_store: Literal["local", "minio"] = "local"
+    store_dir: Path | None = Field(None, description="local object store root; default $KHANA_HOME/objects")
+    minio_endpoint: str = "127.0.0.1:9000"
+    minio_access_key: str = ""
+    minio_secret_key: str = ""
+    minio_secure: bool = False
+    minio_region: str = "us-east-1"
+    bucket_prefix: str = Field("khana-", description="prefix of the MinIO bucket names")
+
+    broker_url: str | None = Field(None, description="Celery broker (redis://...); unset = in-process worker")
+    result_backend: str | None = None
+    workers: int = Field(0, description="in-process worker processes; 0 = number of CPU cores")
+
+    ocr_lang: str = "fas"
+    ocr_timeout_s: float = 60.0
+    gate_policy: Path | None = Field(None, description="gate thresholds TOML; default quality/gate_policy.toml")
+    raster_dpi: int = 300
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_pages_per_batch: int = 500
+    max_image_pixels: int = 120_000_000
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'khana.db'}"
+
+    def resolved_store_dir(self) -> Path:
+        return self.store_dir or self.home / "objects"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

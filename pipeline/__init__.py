@@ -1,0 +1,1 @@
+"""The domain: batches and pages, the per-page flow, the gate, forwarding, the service layer."""

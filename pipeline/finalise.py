@@ -1,0 +1,112 @@
+"""When every page of a batch is decided: searchable PDF, report, and forwarding to the court.
+
+The searchable PDF holds the passing pages. The batch is forwarded (a delivery
+with a manifest of SHA-256 digests in the court's `deliveries` folder) only when
+every active page passed the gates; otherwise it waits in QA as `held`.
+Re-running finalise on a finished batch changes nothing.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+import ocr
+from pipeline import audit
+from pipeline.runtime import Runtime
+from pipeline.stages import decode_png
+from storage.models import Batch, Delivery, Page
+
+
+def batch_report(batch: Batch, pages: list[Page]) -> dict:
+    return {
+        "batch": batch.id,
+        "office": batch.office,
+        "court": batch.court,
+        "case_number": batch.case_number,
+        "document_type": batch.document_type,
+        "deadline": batch.deadline.isoformat() if batch.deadline else None,
+        "status": batch.status,
+        "pages": [p.report for p in pages if p.report],
+        "searchable_pdf": batch.pdf_key,
+    }
+
+
+def _ocr_words(rt: Runtime, page: Page) -> list:
+    if not page.words_key:
+        return []
+    raw = json.loads(rt.store.get("pages", page.words_key))
+    return [ocr.Word(**w) for w in raw]
+
+
+def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
+    """Assemble, report and deliver; returns the batch's status."""
+    with rt.db.session() as s:
+        batch = s.get(Batch, batch_id)
+        if batch is None:
+            raise LookupError(f"no batch {batch_id}")
+        if batch.status == "forwarded":
+            return batch.status
+        pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded").order_by(Page.seq)))
+        if any(p.status != "decided" for p in pages):
+            return batch.status  # not complete yet
+        passing = [p for p in pages if p.decision == "pass"]
+        all_pass = bool(pages) and len(passing) == len(pages)
+        pdf_key = pdf_sha = None
+        if passing:
+            pdf_pages = [
+                ocr.PdfPage(
+                    image=decode_png(rt.store.get("pages", p.corrected_key, p.corrected_sha256)),
+                    dpi=int(round((p.measures or {}).get("dpi", rt.settings.raster_dpi))),
+                    words=_ocr_words(rt, p),
+                    label=f"{p.seq}",
+                )
+                for p in passing
+            ]
+            meta = {"case_number": batch.case_number or "", "office": batch.office, "court": batch.court,
+                    "document_type": batch.document_type, "batch": batch.id}
+            title = f"{batch.document_type or 'filing'} {batch.case_number or batch.id}".strip()
+            pdf = ocr.build_searchable_pdf(pdf_pages, title=title, metadata=meta)
+            pdf_key = f"{batch.id}/filing.pdf"
+            pdf_sha = rt.store.put("documents", pdf_key, pdf, "application/pdf").sha256
+        batch.pdf_key, batch.pdf_sha256 = pdf_key, pdf_sha
+        batch.status = "passed" if all_pass else "held"
+        report = batch_report(batch, pages)
+        report_key = f"{batch.id}/report.json"
+        report_info = rt.store.put("documents", report_key, json.dumps(report, ensure_ascii=False, indent=2).encode(), "application/json")
+        batch.report_key = report_key
+        audit.record(s, actor, "batch_" + batch.status, batch_id=batch.id,
+                     held_pages=[p.seq for p in pages if p.decision != "pass"])
+        if all_pass and batch.court:
+            _deliver(rt, s, batch, pages, pdf_sha, report_info.sha256, actor)
+        return batch.status
+
+
+def _deliver(rt: Runtime, s, batch: Batch, pages: list[Page], pdf_sha: str, report_sha: str, actor: str) -> None:
+    if s.scalar(select(Delivery).where(Delivery.batch_id == batch.id)):
+        batch.status = "forwarded"
+        return
+    objects = [
+        {"bucket": "documents", "key": batch.pdf_key, "sha256": pdf_sha},
+        {"bucket": "documents", "key": batch.report_key, "sha256": report_sha},
+    ]
+    for f in batch.files:
+        objects.append({"bucket": "originals", "key": f.object_key, "sha256": f.sha256})
+    for p in pages:
+        objects.append({"bucket": "pages", "key": p.corrected_key, "sha256": p.corrected_sha256})
+    manifest = {
+        "batch": batch.id,
+        "court": batch.court,
+        "office": batch.office,
+        "case_number": batch.case_number,
+        "document_type": batch.document_type,
+        "pages": len(pages),
+        "delivered_at": datetime.now(timezone.utc).isoformat(),
+        "objects": objects,
+    }
+    key = f"{batch.court}/{batch.id}/manifest.json"
+    info = rt.store.put("deliveries", key, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "application/json")
+    s.add(Delivery(batch_id=batch.id, court=batch.court, manifest_key=key, manifest_sha256=info.sha256))
+    batch.status = "forwarded"
+    audit.record(s, actor, "batch_forwarded", batch_id=batch.id, court=batch.court, manifest=key)

@@ -1,0 +1,1 @@
+"""Workers: the embedded in-process pool (no servers) and the Celery app (production)."""
