@@ -106,39 +106,51 @@ class KhanaService:
                       priority=deadline_priority(meta.deadline), source=source)
         # 1. originals first, durably; 2. then the records in one transaction.
         files: list[OriginalFile] = []
-        for pos, (up, info) in enumerate(zip(uploads, infos), start=1):
-            key = f"{batch.id}/{pos:03d}-{_safe_name(up.name)}"
-            stored = self.rt.store.put("originals", key, up.data, info.content_type)
-            files.append(OriginalFile(batch_id=batch.id, position=pos, name=up.name, kind=info.kind, object_key=key,
-                                      sha256=stored.sha256, size=stored.size, page_count=info.page_count))
-        page_ids: list[str] = []
         try:
-            with self.rt.db.session() as sess:
-                sess.add(batch)
-                seq = 0
-                for f in files:
-                    sess.add(f)
-                    sess.flush()
-                    for n in range(1, f.page_count + 1):
-                        seq += 1
-                        p = Page(batch_id=batch.id, file_id=f.id, file_page=n, seq=seq)
-                        sess.add(p)
-                        sess.flush()
-                        page_ids.append(p.id)
-                audit.record(sess, actor, "batch_received", batch_id=batch.id, files=len(files), pages=seq,
-                             office=meta.office, court=meta.court, case_number=meta.case_number)
+            for pos, (up, info) in enumerate(zip(uploads, infos), start=1):
+                key = f"{batch.id}/{pos:03d}-{_safe_name(up.name)}"
+                stored = self.rt.store.put("originals", key, up.data, info.content_type)
+                files.append(OriginalFile(batch_id=batch.id, position=pos, name=up.name, kind=info.kind, object_key=key,
+                                          sha256=stored.sha256, size=stored.size, page_count=info.page_count))
+            page_ids = self._record(batch, files, meta, actor)
         except DbIntegrityError:
-            if idempotency_key:  # a concurrent retry won the race: answer with its batch
-                for f in files:
-                    self.rt.store.delete("originals", f.object_key)
-                existing = self._by_key(idempotency_key)
-                if existing:
-                    return existing
+            self._forget(files)
+            existing = self._by_key(idempotency_key) if idempotency_key else None
+            if existing:  # a concurrent retry with the same key won the race: answer with its batch
+                return existing
+            raise
+        except BaseException:
+            self._forget(files)  # nothing half-recorded: no records, no orphaned originals
             raise
         submitted = Submitted(batch.id, True, page_ids, batch.priority)
         if self.dispatcher is not None:
             self.dispatcher.dispatch(batch.id, page_ids, batch.priority)
         return submitted
+
+    def _record(self, batch: Batch, files: list[OriginalFile], meta: BatchMeta, actor: str) -> list[str]:
+        page_ids: list[str] = []
+        with self.rt.db.session() as sess:
+            sess.add(batch)
+            seq = 0
+            for f in files:
+                sess.add(f)
+                sess.flush()
+                for n in range(1, f.page_count + 1):
+                    seq += 1
+                    p = Page(batch_id=batch.id, file_id=f.id, file_page=n, seq=seq)
+                    sess.add(p)
+                    sess.flush()
+                    page_ids.append(p.id)
+            audit.record(sess, actor, "batch_received", batch_id=batch.id, files=len(files), pages=seq,
+                         office=meta.office, court=meta.court, case_number=meta.case_number)
+        return page_ids
+
+    def _forget(self, files: list[OriginalFile]) -> None:
+        for f in files:
+            try:
+                self.rt.store.delete("originals", f.object_key)
+            except Exception:  # best effort: the store may still be down; unreferenced keys hold no record
+                pass
 
     def _by_key(self, key: str) -> Submitted | None:
         with self.rt.db.session() as sess:
