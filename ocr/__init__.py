@@ -1,0 +1,28 @@
+"""Persian OCR for Khana: Tesseract `fas` words, normalisation, confidence measures,
+identifier extraction and searchable-PDF assembly. Pure functions plus Tesseract
+subprocess calls; no storage or database code."""
+from ocr.engine import DEFAULT_PSM, OcrError, OcrResult, OcrTimeout, Word, available_languages, recognise
+from ocr.fields import Field, case_number_mismatch, extract_fields
+from ocr.measures import OcrMeasures, is_garbage, ocr_measures
+from ocr.normalize import display_form, search_form
+from ocr.pdf import PdfPage, build_searchable_pdf
+
+__all__ = [
+    "DEFAULT_PSM",
+    "Field",
+    "OcrError",
+    "OcrMeasures",
+    "OcrResult",
+    "OcrTimeout",
+    "PdfPage",
+    "Word",
+    "available_languages",
+    "build_searchable_pdf",
+    "case_number_mismatch",
+    "display_form",
+    "extract_fields",
+    "is_garbage",
+    "ocr_measures",
+    "recognise",
+    "search_form",
+]

@@ -1,0 +1,302 @@
+"""Tesseract (`fas`) word-level OCR with a hard timeout and one OpenMP thread.
+
+Tesseract runs as a subprocess per page. We call the binary directly (the same call
+pytesseract makes) so that each call gets its own environment (`OMP_THREAD_LIMIT=1`
+unless asked otherwise; parallelism comes from running pages side by side), its own
+process group (a timeout kills Tesseract and anything it spawned), and a clear
+`OcrError` when the binary or the language data is missing.
+
+Output is Tesseract's TSV: one row per word with box, confidence and the
+block/paragraph/line numbers. Tesseract's iterator already yields words of a
+right-to-left line in reading order (right to left), and lines top to bottom within
+a block; we keep that order and number lines consecutively.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocr.normalize import display_form
+
+# PSM 6 ("a single uniform block of text") reads single-column petitions and court
+# headers in strict line order; PSM 4 / 3 split headers with left and right columns
+# into separate blocks. See docs/ocr.md and bench/ocr for the measurements.
+DEFAULT_PSM = 6
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+class OcrError(RuntimeError):
+    """OCR could not run (Tesseract missing, language data missing, crash)."""
+
+
+class OcrTimeout(OcrError):
+    """Tesseract did not finish within the per-page time limit (reason `ocr_timeout`)."""
+
+    reason = "ocr_timeout"
+
+
+@dataclass
+class Word:
+    text: str
+    conf: float  # 0..100
+    left: int
+    top: int
+    width: int
+    height: int
+    line: int  # reading-order line index on the page
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+
+@dataclass
+class OcrResult:
+    words: list[Word]
+    text: str  # display form, reading order, "\n" between lines
+    mean_confidence: float | None
+    seconds: float
+    psm: int = DEFAULT_PSM
+    raw_text: str = field(default="", repr=False)  # Tesseract's words joined, before display_form
+
+    def lines(self) -> list[list[Word]]:
+        out: dict[int, list[Word]] = {}
+        for w in self.words:
+            out.setdefault(w.line, []).append(w)
+        return [out[k] for k in sorted(out)]
+
+
+def tesseract_cmd() -> str:
+    cmd = os.environ.get("KHANA_TESSERACT", "tesseract")
+    found = shutil.which(cmd)
+    if not found:
+        raise OcrError(
+            f"Tesseract is not installed or not on PATH (looked for {cmd!r}); "
+            "install Debian's tesseract-ocr and tesseract-ocr-fas"
+        )
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _languages(cmd: str, tessdata: str | None) -> frozenset[str]:
+    env = _env(1)
+    args = [cmd, "--list-langs"]
+    if tessdata:
+        args[1:1] = ["--tessdata-dir", tessdata]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=30, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OcrError(f"cannot run Tesseract ({cmd}): {exc}") from exc
+    langs = set()
+    for line in (proc.stdout + "\n" + proc.stderr).splitlines()[1:]:
+        line = line.strip()
+        if line and " " not in line:
+            langs.add(line)
+    return frozenset(langs)
+
+
+def available_languages() -> frozenset[str]:
+    return _languages(tesseract_cmd(), os.environ.get("TESSDATA_PREFIX"))
+
+
+def _check_language(cmd: str, lang: str) -> None:
+    langs = _languages(cmd, os.environ.get("TESSDATA_PREFIX"))
+    missing = [part for part in lang.split("+") if part and part not in langs]
+    if missing:
+        raise OcrError(
+            f"Tesseract language data missing for {'+'.join(missing)!r} "
+            f"(installed: {', '.join(sorted(langs)) or 'none'}); install tesseract-ocr-{missing[0]} "
+            "or set TESSDATA_PREFIX to a directory holding the .traineddata files"
+        )
+
+
+def _env(threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if threads is None:
+        env.pop("OMP_THREAD_LIMIT", None)
+    else:
+        env["OMP_THREAD_LIMIT"] = str(int(threads))
+    return env
+
+
+def run_tesseract(
+    gray: np.ndarray,
+    *,
+    dpi: int = 300,
+    timeout_s: float = 60.0,
+    lang: str = "fas",
+    psm: int = DEFAULT_PSM,
+    threads: int | None = 1,
+    extra: tuple[str, ...] = (),
+    renderers: tuple[str, ...] = ("tsv",),
+) -> dict[str, bytes]:
+    """Run Tesseract on a grayscale page; returns {renderer: output bytes}."""
+    cmd = tesseract_cmd()
+    _check_language(cmd, lang)
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError("recognise expects a 2-D uint8 grayscale page")
+    with tempfile.TemporaryDirectory(prefix="khana-ocr-") as tmp:
+        src = Path(tmp) / "page.png"
+        ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise OcrError("could not encode the page for Tesseract")
+        src.write_bytes(buf.tobytes())
+        base = Path(tmp) / "out"
+        args = [cmd, str(src), str(base), "-l", lang, "--psm", str(psm), "--dpi", str(int(dpi)), *extra, *renderers]
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(threads), start_new_session=True
+        )
+        try:
+            _, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            raise OcrTimeout(f"Tesseract did not finish within {timeout_s:g} s (reason ocr_timeout)") from None
+        if proc.returncode != 0:
+            msg = err.decode("utf-8", "replace").strip()
+            raise OcrError(f"Tesseract failed (exit {proc.returncode}): {msg[-500:]}")
+        out = {}
+        for r in renderers:
+            path = base.with_suffix("." + ("txt" if r == "txt" else r))
+            if not path.exists():
+                raise OcrError(f"Tesseract produced no {r} output: {err.decode('utf-8', 'replace')[-300:]}")
+            out[r] = path.read_bytes()
+        return out
+
+
+def parse_tsv(tsv: str) -> list[Word]:
+    """Tesseract TSV -> words in reading order with consecutive line indices."""
+    words: list[Word] = []
+    line_ids: dict[tuple[int, int, int, int], int] = {}
+    rows = tsv.splitlines()
+    for row in rows[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5":
+            continue
+        text = cols[11].strip()
+        if not text:
+            continue
+        try:
+            conf = float(cols[10])
+        except ValueError:
+            conf = -1.0
+        if conf < 0:
+            continue
+        key = (int(cols[1]), int(cols[2]), int(cols[3]), int(cols[4]))
+        line = line_ids.setdefault(key, len(line_ids))
+        words.append(
+            Word(text, max(0.0, min(100.0, conf)), int(cols[6]), int(cols[7]), int(cols[8]), int(cols[9]), line)
+        )
+    return words
+
+
+_NUMERIC = re.compile(r"^[0-9۰-۹٠-٩]+(?:[/\-.][0-9۰-۹٠-٩]+)*[/\-]?$")
+
+
+def _line_is_rtl(line: list[Word]) -> bool:
+    if len(line) < 2:
+        return bool(_RTL.search(line[0].text)) if line else True
+    steps = [b.left - a.left for a, b in zip(line, line[1:])]
+    return sum(1 for s in steps if s < 0) >= sum(1 for s in steps if s > 0)
+
+
+def merge_numbers(words: list[Word]) -> list[Word]:
+    """Join digit groups Tesseract split inside one number (1401099702 245001 23).
+
+    Numbers read left to right even inside a right-to-left line, so a number cut into
+    several "words" comes back in the wrong order; neighbours that are all digits and
+    nearly touch (gap < 0.6 x height) are merged, ordered by their x position.
+    """
+    out: list[Word] = []
+    for line in _group_lines(words):
+        i = 0
+        while i < len(line):
+            group = [line[i]]
+            while i + 1 < len(line) and _NUMERIC.match(group[-1].text) and _NUMERIC.match(line[i + 1].text):
+                a, b = group[-1], line[i + 1]
+                gap = max(a.left, b.left) - min(a.right, b.right)
+                if gap > 0.6 * max(a.height, b.height):
+                    break
+                group.append(b)
+                i += 1
+            if len(group) == 1:
+                out.append(group[0])
+            else:
+                ordered = sorted(group, key=lambda w: w.left)
+                left, top = min(w.left for w in group), min(w.top for w in group)
+                right, bottom = max(w.right for w in group), max(w.bottom for w in group)
+                out.append(
+                    Word("".join(w.text for w in ordered), min(w.conf for w in group), left, top, right - left, bottom - top, group[0].line)
+                )
+            i += 1
+    return out
+
+
+def repair_boxes(words: list[Word]) -> list[Word]:
+    """Clamp word boxes that overlap their neighbours on the line (Tesseract sometimes
+    returns a box spanning several words), so highlights and the PDF text layer sit on
+    the right word. Direction (RTL/LTR) is taken from the line's word order."""
+    for line in _group_lines(words):
+        rtl = _line_is_rtl(line)
+        for prev, w in zip(line, line[1:]):
+            if rtl and w.right > prev.left and w.left < prev.left:
+                w.width = max(1, prev.left - 1 - w.left)
+            elif not rtl and w.left < prev.right and w.right > prev.right:
+                new_left = prev.right + 1
+                w.width = max(1, w.right - new_left)
+                w.left = new_left
+    return words
+
+
+def _group_lines(words: list[Word]) -> list[list[Word]]:
+    lines: dict[int, list[Word]] = {}
+    for w in words:
+        lines.setdefault(w.line, []).append(w)
+    return [lines[k] for k in sorted(lines)]
+
+
+def words_to_text(words: list[Word]) -> str:
+    lines: dict[int, list[str]] = {}
+    for w in words:
+        lines.setdefault(w.line, []).append(w.text)
+    return "\n".join(" ".join(lines[k]) for k in sorted(lines))
+
+
+def recognise(
+    gray: np.ndarray,
+    *,
+    dpi: int = 300,
+    timeout_s: float = 60.0,
+    lang: str = "fas",
+    psm: int = DEFAULT_PSM,
+    threads: int | None = 1,
+) -> OcrResult:
+    """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
+    t0 = time.perf_counter()
+    out = run_tesseract(gray, dpi=dpi, timeout_s=timeout_s, lang=lang, psm=psm, threads=threads)
+    words = parse_tsv(out["tsv"].decode("utf-8", "replace"))
+    for w in words:
+        w.text = display_form(w.text)
+    words = repair_boxes(merge_numbers([w for w in words if w.text]))
+    raw = words_to_text(words)
+    text = display_form(raw)
+    mean = float(np.mean([w.conf for w in words])) if words else None
+    return OcrResult(words, text, mean, time.perf_counter() - t0, psm, raw)
