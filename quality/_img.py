@@ -1,0 +1,72 @@
+"""Input coercion and small image helpers shared by the quality modules (no I/O)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MAX_PIXELS = 120_000_000  # refuse to work on absurd sizes (≈ A0 at 600 dpi)
+
+
+def to_gray_u8(img) -> np.ndarray:
+    """Coerce any reasonable image array to 2-D uint8 grayscale (white paper, dark ink).
+
+    Accepts 2-D or 3-D (gray+alpha, RGB/BGR, RGBA) arrays, bool/uint8/uint16/int/float dtypes.
+    Alpha is composited onto white. Empty arrays become a 1x1 white page.
+    """
+    a = np.asarray(img)
+    if a.size == 0:
+        return np.full((1, 1), 255, np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim > 3:
+        a = a.reshape(a.shape[0], a.shape[1], -1)[:, :, :4]
+    if a.ndim == 1:
+        a = a[None, :]
+    # dtype -> float scale 0..1 only when needed, else keep uint8 path fast
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        f = a.astype(np.float32)
+        f = np.nan_to_num(f, nan=255.0, posinf=255.0, neginf=0.0)
+        mx = float(f.max()) if f.size else 1.0
+        if mx <= 1.0 and float(f.min()) >= 0.0:
+            f = f * 255.0
+        elif mx > 255.0:
+            f = f * (255.0 / mx)
+        a = np.clip(f, 0, 255).astype(np.uint8)
+    if a.ndim == 3:
+        c = a.shape[2]
+        if c == 2:
+            g, al = a[:, :, 0].astype(np.float32), a[:, :, 1].astype(np.float32) / 255.0
+            return np.clip(g * al + 255.0 * (1 - al), 0, 255).astype(np.uint8)
+        if c >= 4:
+            rgb = a[:, :, :3]
+            al = a[:, :, 3].astype(np.float32) / 255.0
+            g = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_BGR2GRAY).astype(np.float32)
+            return np.clip(g * al + 255.0 * (1 - al), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(np.ascontiguousarray(a[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    return np.ascontiguousarray(a)
+
+
+def downscale(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Area-downscale so the longer side is at most `max_side`; returns (image, scale)."""
+    h, w = img.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s >= 1.0:
+        return img, 1.0
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA), s
+
+
+def rotate_bound(img: np.ndarray, angle: float, fill: int = 255, interp=cv2.INTER_LINEAR):
+    """Rotate by `angle` degrees CCW on a canvas that keeps everything; returns (image, 2x3 matrix)."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(round(h * sin + w * cos)), int(round(h * cos + w * sin))
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(img, m, (max(1, nw), max(1, nh)), flags=interp, borderValue=fill)
+    return out, m

@@ -1,0 +1,295 @@
+"""Legibility measures of a page (raw scan + its correction).  Pure functions, no I/O.
+
+All measures are defined so that they are comparable across resolutions: blur and
+stroke width are in raw pixels *and* relative to the text-line height; noise and
+contrast are relative to the page's own ink/paper levels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from ._img import downscale, to_gray_u8
+from .correct import WORK_SIDE, CorrectedPage
+from .geometry import _line_bands
+
+GRID = (8, 6)  # rows, cols of the problem-region grid
+
+
+@dataclass
+class PageMeasures:
+    width: int = 0
+    height: int = 0
+    dpi: float = 300.0
+    # exposure
+    paper_level: float = 255.0      # raw paper brightness 0..255 (median)
+    darkness: float = 0.0           # 1 - paper_level/255
+    contrast: float = 1.0           # ink/paper separation after illumination normalisation 0..1
+    dynamic_range: float = 255.0    # raw grey levels between paper and ink
+    uneven_lighting: float = 0.0    # 1 - darkest paper / median paper (0 = even)
+    # sharpness and noise
+    blur_sigma_px: float = 0.0      # estimated Gaussian edge blur, raw pixels
+    blur_rel: float = 0.0           # blur_sigma_px / (char_height_px / 10)
+    sharpness: float = 1.0          # 0..1 (1 = crisp)
+    noise: float = 0.0              # paper noise sigma relative to ink/paper contrast
+    impulse_noise: float = 0.0      # fraction of salt-and-pepper pixels
+    # resolution and text
+    stroke_width_px: float = 0.0
+    char_height_px: float = 0.0     # median text-line band height, raw pixels
+    effective_resolution: float = 0.0  # char height in px at which OCR sees the text (after upscale)
+    text_coverage: float = 0.0      # ink fraction of the page
+    text_lines: int = 0
+    blank: bool = False
+    # geometry
+    skew_degrees: float = 0.0
+    rotation: int = 0
+    skew_recoverable: bool = True
+    skew_confidence: float = 0.0
+    orientation_confidence: float = 0.0
+    cut_off: bool = False
+    cut_off_edges: list = field(default_factory=list)   # e.g. ["right"]
+    cut_off_fraction: float = 0.0   # largest share of an edge where text touches it
+    border_fraction: float = 0.0    # widest scanner-lid border / page side
+    # problem regions in corrected-image coordinates: (left, top, width, height)
+    dark_regions: list = field(default_factory=list)
+    blur_regions: list = field(default_factory=list)
+    corrected_size: tuple = (0, 0)  # (width, height) of the corrected image
+    legibility: float = 0.0         # filled by measure_page via legibility_score
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, (np.floating, np.integer)):
+                d[k] = v.item()
+            elif isinstance(v, float):
+                d[k] = round(v, 5) if math.isfinite(v) else None
+            elif isinstance(v, tuple):
+                d[k] = list(v)
+        d["dark_regions"] = [list(map(int, b)) for b in self.dark_regions]
+        d["blur_regions"] = [list(map(int, b)) for b in self.blur_regions]
+        return d
+
+
+def _crops(img: np.ndarray, mask_work: np.ndarray, ws: float, n: int = 6, size: int = 256):
+    """Up to `n` full-resolution crops centred on text-dense working-copy cells."""
+    h, w = img.shape
+    if h < 32 or w < 32:
+        return [img]
+    cs = max(4, int(size * ws))
+    dens = cv2.boxFilter(mask_work.astype(np.float32), -1, (cs, cs), normalize=True)
+    out = []
+    d = dens.copy()
+    for _ in range(n):
+        y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+        if d[y, x] <= 0.01 and out:
+            break
+        cy, cx = int(y / ws), int(x / ws)
+        y0 = max(0, min(h - size, cy - size // 2))
+        x0 = max(0, min(w - size, cx - size // 2))
+        out.append(img[y0:y0 + size, x0:x0 + size])
+        d[max(0, y - cs):y + cs, max(0, x - cs):x + cs] = -1
+    return out
+
+
+def _edge_blur(crop_norm: np.ndarray) -> float:
+    """Gaussian-equivalent edge blur (px) from the steepest edges: sigma = C / (sqrt(2 pi) G)."""
+    c = cv2.medianBlur(crop_norm, 3).astype(np.float32)
+    lo, hi = np.percentile(c, 1), np.percentile(c, 90)
+    C = hi - lo
+    if C < 20:
+        return float("inf")
+    gx = np.abs(cv2.Sobel(c, cv2.CV_32F, 1, 0, ksize=3)) / 8.0
+    gy = np.abs(cv2.Sobel(c, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    sig = []
+    for g in (gx, gy):
+        gp = float(np.percentile(g, 99.3))
+        sig.append(C / (math.sqrt(2 * math.pi) * max(gp, 1e-3)))
+    return max(sig)
+
+
+def _stroke_width(crop_norm: np.ndarray) -> float:
+    c = cv2.medianBlur(crop_norm, 3)
+    lo, hi = np.percentile(c, 1), np.percentile(c, 90)
+    if hi - lo < 20:
+        return 0.0
+    m = (c < 0.5 * (lo + hi)).astype(np.uint8)
+    area = int(m.sum())
+    if area < 30:
+        return 0.0
+    per = int((m & (1 - cv2.erode(m, np.ones((3, 3), np.uint8)))).sum())
+    return 2.0 * area / max(per, 1)
+
+
+def _noise(crop_raw: np.ndarray, paper: float, span: float) -> tuple[float, float]:
+    """(relative Gaussian noise sigma on paper, impulse fraction)."""
+    c = crop_raw.astype(np.float32)
+    med = cv2.medianBlur(crop_raw, 3).astype(np.float32)
+    res = c - med
+    big = np.abs(res) > max(60, 0.5 * span)
+    impulse = float(big.mean())
+    # paper pixels: background-ish after a 5x5 median; residual from a smooth version
+    med5 = cv2.erode(cv2.medianBlur(crop_raw, 5), np.ones((9, 9), np.uint8)).astype(np.float32)
+    paper_px = med5 > (paper - 0.3 * span)
+    sm = cv2.GaussianBlur(med, (0, 0), 1.5)
+    r = (c - sm)[paper_px]
+    if r.size < 100:
+        r = (c - sm).ravel()
+    if r.size == 0:
+        return 0.0, impulse
+    sigma = float(np.sqrt(np.mean(r * r)))
+    return sigma / max(span, 1.0), impulse
+
+
+def _edge_contact(mask: np.ndarray, border: tuple[int, int, int, int]) -> dict[str, float]:
+    """Share of each edge (inside any lid border) along which text ink touches it."""
+    h, w = mask.shape
+    bl, bt, br, bb = border
+    d = max(2, int(round(0.004 * max(h, w))))
+    sub = mask[bt:h - bb, bl:w - br]
+    if sub.size == 0 or sub.shape[0] <= 2 * d or sub.shape[1] <= 2 * d:
+        return {}
+    res = {}
+    for name, strip, along in (("left", sub[:, :d], 1), ("right", sub[:, -d:], 1),
+                               ("top", sub[:d, :], 0), ("bottom", sub[-d:, :], 0)):
+        hit = strip.any(axis=along)
+        # ignore isolated specks: close small gaps, drop runs shorter than ~0.3% of the edge
+        hit = hit.astype(np.uint8)
+        k = max(2, len(hit) // 300)
+        hit = cv2.morphologyEx(hit[None, :], cv2.MORPH_OPEN, np.ones((1, k), np.uint8))[0]
+        res[name] = float(hit.mean())
+    return res
+
+
+def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasures:
+    from .score import legibility_score  # local import: score depends on PageMeasures
+
+    g = to_gray_u8(raw)
+    h, w = g.shape
+    m = PageMeasures(width=int(w), height=int(h), dpi=float(dpi or 0.0))
+    cp = corrected
+    m.skew_degrees, m.rotation = float(cp.skew_degrees), int(cp.rotation)
+    m.skew_recoverable, m.skew_confidence = bool(cp.skew_recoverable), float(cp.skew_confidence)
+    m.orientation_confidence = float(cp.orientation_confidence)
+    m.corrected_size = (int(cp.image.shape[1]), int(cp.image.shape[0]))
+    m.paper_level = float(cp.paper_level)
+    m.darkness = float(1.0 - cp.paper_level / 255.0)
+    m.contrast = float(max(0.0, (250.0 - min(cp.ink_level, 250.0)) / 250.0))
+    m.dynamic_range = float(cp.paper_level * m.contrast)
+    m.uneven_lighting = float(max(0.0, 1.0 - cp.paper_min / max(cp.paper_level, 1.0)))
+    bl, bt, br, bb = cp.border
+    ws = cp.work_scale
+    if cp.background is not None:
+        bh, bw = cp.background.shape
+        m.border_fraction = float(max((bl + br) / max(bw, 1), (bt + bb) / max(bh, 1)))
+    if h < 16 or w < 16:
+        m.blank = True
+        m.legibility = legibility_score(m)
+        return m
+
+    # working copy of the illumination-normalised raw page
+    work, ws2 = downscale(g, WORK_SIDE)
+    p1, p99 = np.percentile(work, (0.5, 99.5))
+    if p99 - p1 < 12:  # uniform sheet (all white, all black, flat grey): nothing on it
+        m.blank = True
+        m.dynamic_range = float(p99 - p1)
+        m.legibility = legibility_score(m)
+        return m
+    bg = cp.background if cp.background is not None and cp.background.shape == work.shape else \
+        np.maximum(cv2.GaussianBlur(cv2.dilate(work, np.ones((15, 15), np.uint8)), (0, 0), 7), 1)
+    norm_w = cv2.divide(work, bg, scale=255)
+    thr = 255 - 0.5 * (255 - min(cp.ink_level, 230))
+    mask_w = norm_w < thr
+    if any(cp.border):
+        hh, ww = mask_w.shape
+        mask_w[:, :bl + 1 if bl else 0] = False
+        mask_w[:bt + 1 if bt else 0, :] = False
+        if br:
+            mask_w[:, ww - br - 1:] = False
+        if bb:
+            mask_w[hh - bb - 1:, :] = False
+    # specks: remove components smaller than ~ a dot
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask_w.astype(np.uint8), connectivity=8)
+    small_px = max(2, int(round(4 * (ws2 * 300 / 100) ** 2 / 9)))
+    keep = stats[:, cv2.CC_STAT_AREA] >= small_px
+    keep[0] = False
+    big = keep[lab]
+    m.text_coverage = float(big.mean())
+
+    # text lines in the corrected image (working scale)
+    cw, cs = downscale(cp.image, WORK_SIDE)
+    bands = _line_bands((cw < 128).sum(axis=1).astype(np.float64)) if m.text_coverage > 0.0005 else []
+    m.text_lines = len(bands)
+    m.char_height_px = float(cp.line_height_px / max(cp.upscale, 1e-6))
+    m.effective_resolution = float(cp.line_height_px)
+    # blank: almost no ink and no text-line structure
+    m.blank = bool(m.text_coverage < 0.0015 or (m.text_lines < 1) or
+                   (cp.skew_confidence < 1.3 and m.text_coverage < 0.004))
+
+    # full-resolution crops for blur, stroke and noise
+    span = max(cp.paper_level * m.contrast, 1.0)
+    if not m.blank:
+        crops = _crops(g, big, ws2, n=5)
+        blurs, strokes, noises, imps = [], [], [], []
+        for c in crops:
+            # local illumination normalisation of the crop
+            cb = cv2.dilate(c, np.ones((9, 9), np.uint8))
+            cb = np.maximum(cv2.GaussianBlur(cb, (0, 0), 6), 1)
+            cn = cv2.divide(c, cb, scale=255)
+            blurs.append(_edge_blur(cn))
+            strokes.append(_stroke_width(cn))
+            nz, im = _noise(c, cp.paper_level, span)
+            noises.append(nz)
+            imps.append(im)
+        m.blur_sigma_px = float(np.median(blurs))
+        m.stroke_width_px = float(np.median(strokes))
+        m.noise = float(np.median(noises))
+        m.impulse_noise = float(np.median(imps))
+        ref = max(m.char_height_px, 4.0) / 10.0  # blur in tenths of the text-line height
+        m.blur_rel = float(min(m.blur_sigma_px / ref, 50.0)) if math.isfinite(m.blur_sigma_px) else 50.0
+        m.sharpness = float(1.0 / (1.0 + max(0.0, m.blur_rel - 0.2) ** 2))
+    else:
+        crops = _crops(g, np.ones_like(mask_w), ws2, n=2)
+        nz = [_noise(c, cp.paper_level, max(cp.paper_level, 1.0)) for c in crops]
+        m.noise = float(np.median([a for a, _ in nz]))
+        m.impulse_noise = float(np.median([b for _, b in nz]))
+
+    # cut-off: text touching an edge (inside lid borders)
+    if not m.blank:
+        contact = _edge_contact(big, cp.border)
+        bad = [k for k, v in contact.items() if v >= 0.02]
+        m.cut_off_edges = bad
+        m.cut_off_fraction = float(max(contact.values())) if contact else 0.0
+        m.cut_off = bool(bad)
+
+    # problem regions in corrected coordinates
+    m.dark_regions = _dark_regions(cp, m)
+    m.legibility = legibility_score(m)
+    return m
+
+
+def _dark_regions(cp: CorrectedPage, m: PageMeasures) -> list:
+    """Grid cells (corrected coordinates) whose raw paper brightness is low."""
+    if cp.background is None:
+        return []
+    W, H = m.corrected_size
+    q = 1.0 / 8.0
+    M = np.asarray(cp.matrix, np.float64).copy()
+    M[:, 0] /= cp.work_scale
+    M[:, 1] /= cp.work_scale
+    Ms = M * q
+    sw, sh = max(1, int(W * q)), max(1, int(H * q))
+    bgc = cv2.warpAffine(cp.background, Ms, (sw, sh), flags=cv2.INTER_LINEAR, borderValue=255)
+    lim = min(0.55 * max(m.paper_level, 1.0), 110.0) if m.uneven_lighting > 0.3 else 90.0
+    rows, cols = GRID
+    out = []
+    for i in range(rows):
+        for j in range(cols):
+            y0, y1 = i * sh // rows, (i + 1) * sh // rows
+            x0, x1 = j * sw // cols, (j + 1) * sw // cols
+            cell = bgc[y0:y1, x0:x1]
+            if cell.size and float(np.median(cell)) < lim:
+                out.append((int(x0 / q), int(y0 / q), int((x1 - x0) / q), int((y1 - y0) / q)))
+    return out

@@ -1,0 +1,54 @@
+"""The legibility score: a 0..1 prediction of OCR success from the image measures.
+
+The score is a product of smooth per-factor terms (each a logistic in one measure), so
+that any single fatal defect drives it to 0 and mild defects combine.  Parameters are
+calibrated on the degraded corpus against CER after correction (bench/quality, see
+docs/quality.md).  SCORE_MODEL names the calibration; bump it when PARAMS change.
+"""
+from __future__ import annotations
+
+import math
+
+SCORE_MODEL = "khana-legibility-1"
+
+# term: (measure, midpoint, width, direction)   direction +1: larger is better
+PARAMS: dict[str, tuple[str, float, float, int]] = {
+    "blur": ("blur_rel", 0.9, 0.1, -1),
+    "noise": ("noise", 0.45, 0.08, -1),
+    "impulse": ("impulse_noise", 0.08, 0.02, -1),
+    "range": ("dynamic_range", 14.0, 3.0, +1),
+    "contrast": ("contrast", 0.12, 0.03, +1),
+    "resolution": ("char_height_px", 11.0, 1.5, +1),
+}
+
+
+def _sig(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def factor_terms(m) -> dict[str, float]:
+    """Each factor's contribution (1 = no problem)."""
+    out = {}
+    for name, (attr, mid, width, sign) in PARAMS.items():
+        v = float(getattr(m, attr, 0.0) or 0.0)
+        if not math.isfinite(v):
+            v = 1e6 if sign < 0 else 0.0
+        out[name] = _sig(sign * (v - mid) / width)
+    return out
+
+
+def legibility_score(m) -> float:
+    """0..1; 1 = perfectly legible.  Blank pages and unrecoverable geometry score 0."""
+    if getattr(m, "blank", False):
+        return 0.0
+    s = 1.0
+    for v in factor_terms(m).values():
+        s *= v
+    if getattr(m, "cut_off", False):
+        s *= 0.5
+    if not getattr(m, "skew_recoverable", True):
+        s *= 0.2
+    return float(min(1.0, max(0.0, s)))
