@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
@@ -15,8 +16,6 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -37,6 +36,95 @@ def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_PG_MIGRATE_LOCK = 0x6B68616E61  # "khana": pg_advisory_lock key for migrations
+INITIAL_REVISION = "0001"
+
+
+def _alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.set_main_option("sqlalchemy.url", connection.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade(connection) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect as sa_inspect
+
+    cfg = _alembic_config(connection)
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None and sa_inspect(connection).has_table("batches"):
+        command.stamp(cfg, INITIAL_REVISION)  # made by create_all before migrations existed
+    command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(path).with_name(Path(path).name + ".migrate.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def migrate(engine: Engine) -> None:
+    """``alembic upgrade head`` on `engine`, serialised across processes."""
+    head = head_revision()
+    try:
+        if current_revision(engine) == head:
+            return
+    except Exception:  # noqa: BLE001 - e.g. a half-created table; let the locked path decide
+        pass
+    url = str(engine.url)
+    if engine.dialect.name == "sqlite":
+        with _sqlite_lock(url):
+            with engine.begin() as conn:
+                _upgrade(conn)
+    elif engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATE_LOCK})
+            conn.commit()
+            try:
+                with conn.begin():
+                    _upgrade(conn)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATE_LOCK})
+                conn.commit()
+    else:
+        with engine.begin() as conn:
+            _upgrade(conn)
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -44,7 +132,15 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        create_schema(self.engine)
+        """Bring the schema to the newest Alembic revision (``alembic upgrade head``).
+
+        Fast when there is nothing to do (one query), and safe to call from
+        several processes at once: SQLite is guarded by a file lock next to the
+        database, PostgreSQL by an advisory lock. A database made by an older
+        Khana with ``create_all`` (tables but no ``alembic_version``) is stamped
+        with the first revision, then upgraded.
+        """
+        migrate(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,389 @@
+"""Real services for the integration tests: Redis, PostgreSQL, an S3 server, Celery workers.
+
+Imported by tests/conftest.py (``from fixtures_services import *``).
+
+* ``redis_url``   KHANA_TEST_REDIS_URL, else 127.0.0.1:6379 when it answers, else a
+                  private ``redis-server`` on a free port; skipped when none is possible.
+* ``postgres_url`` a fresh, uniquely named database (dropped afterwards) on
+                  KHANA_TEST_POSTGRES_URL's server, else 127.0.0.1:5432; skipped otherwise.
+* ``s3_server``   moto's ThreadedMotoServer on a free port: real S3 over HTTP.
+* ``RedisServer`` / ``PostgresCluster``: private servers the fault tests may stop and restart.
+* ``CeleryWorker``: a real ``celery -A workers.celery_app worker`` subprocess.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+__all__ = [
+    "redis_url", "postgres_url", "s3_server", "free_port", "port_open", "RedisServer", "PostgresCluster",
+    "CeleryWorker", "S3Server", "service_env", "wait_for", "descendants", "make_postgres_db", "drop_postgres_db",
+]
+
+
+# --- small helpers --------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(cond, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendant process ids of `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def proc_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+# --- Redis --------------------------------------------------------------------------
+class RedisServer:
+    """A private redis-server on a fixed free port that a test may stop and start again."""
+
+    def __init__(self, port: int | None = None):
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            pytest.skip("redis-server is not installed (scripts/services.sh installs it)")
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="khana-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open("127.0.0.1", self.port), 15, what=f"redis on {self.port}")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("KHANA_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if port_open("127.0.0.1", 6379):
+        # a database number of its own, so tests never see another user's queues
+        yield "redis://127.0.0.1:6379/13"
+        return
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+def _pg_server_url() -> str | None:
+    url = os.environ.get("KHANA_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if port_open("127.0.0.1", 5432):
+        return "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    return None
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def make_postgres_db(server_url: str, prefix: str = "khana_test") -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(_with_db(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        eng.dispose()
+    return _with_db(server_url, name)
+
+
+def drop_postgres_db(db_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    name = urlsplit(db_url).path.lstrip("/")
+    eng = create_engine(_with_db(db_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except Exception:  # noqa: BLE001 - best effort clean-up
+        pass
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    url = _pg_server_url()
+    if not url:
+        pytest.skip("no PostgreSQL: set KHANA_TEST_POSTGRES_URL or run scripts/services.sh")
+    try:
+        import psycopg  # noqa: F401
+        from sqlalchemy import create_engine, text
+
+        eng = create_engine(_with_db(url, "postgres"))
+        with eng.connect() as c:
+            c.execute(text("select 1"))
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL at {url} is not usable: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url):
+    """A fresh database for this test session, dropped at the end."""
+    url = make_postgres_db(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_postgres_db(url)
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster (initdb in a temp folder) that a test may restart.
+
+    As root, the server runs as the `postgres` user (PostgreSQL refuses root).
+    """
+
+    def __init__(self):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+        if not bins:
+            pytest.skip("PostgreSQL server binaries are not installed")
+        self.bindir = bins[-1].parent
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="khana-pg-"))
+        self.data = self.dir / "data"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                   "-E", "UTF8", "--no-sync"])
+
+    def _cmd(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if self.as_root else argv
+
+    def _run(self, argv: list[str]) -> None:
+        subprocess.run(self._cmd(argv), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    @property
+    def server_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> "PostgresCluster":
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "30",
+                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(self._cmd([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def close(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- S3 (moto) --------------------------------------------------------------------------
+class S3Server:
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "S3Server":
+        self.server.start()
+        wait_for(lambda: port_open("127.0.0.1", self.port), 15, what="moto server")
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "khana-test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "khana-test-secret")
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- Celery worker processes ---------------------------------------------------------------
+def service_env(*, broker_url: str | None = None, database_url: str | None = None, s3_endpoint: str | None = None,
+                home: str | os.PathLike | None = None, bucket_prefix: str | None = None, **extra: str) -> dict[str, str]:
+    """Environment for a Khana process (worker, sweeper, CLI) pointing at the test services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHANA_")}
+    env["OMP_THREAD_LIMIT"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if home is not None:
+        env["KHANA_HOME"] = str(home)
+    if broker_url:
+        env["KHANA_BROKER_URL"] = broker_url
+    if database_url:
+        env["KHANA_DATABASE_URL"] = database_url
+    if s3_endpoint:
+        env.update(KHANA_OBJECT_STORE="minio", KHANA_MINIO_ENDPOINT=s3_endpoint,
+                   KHANA_MINIO_ACCESS_KEY="khana-test", KHANA_MINIO_SECRET_KEY="khana-test-secret")
+    if bucket_prefix:
+        env["KHANA_BUCKET_PREFIX"] = bucket_prefix
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class CeleryWorker:
+    """``celery -A workers.celery_app worker`` as a real subprocess (prefork pool)."""
+
+    def __init__(self, env: dict[str, str], queues: str = "quality,ocr,assemble", concurrency: int = 1,
+                 name: str | None = None, log_dir: str | os.PathLike | None = None):
+        self.env = env
+        self.queues = queues
+        self.concurrency = concurrency
+        self.name = name or f"w{uuid.uuid4().hex[:6]}"
+        self.log_path = Path(log_dir or tempfile.gettempdir()) / f"celery-{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> "CeleryWorker":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [PY, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", self.queues, "-c", str(self.concurrency),
+             "--pool", "prefork", "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
+            cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        if wait_ready:
+            wait_for(self._ready, timeout, interval=0.25, what=f"celery worker {self.name} ({self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"celery worker {self.name} exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+        return b" ready." in self.log_path.read_bytes()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def children(self) -> list[int]:
+        return descendants(self.proc.pid) if self.proc else []
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: the main process and every pool process (and their Tesseracts)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+        self.proc = None
+        self._log.close()
+
+    def __enter__(self):
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
