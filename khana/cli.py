@@ -168,5 +168,8 @@ def make_test_page(
     err.print(f"wrote {out}")
 
 
+from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, sweeper, db-upgrade)
+_register_ops(app)
+
 if __name__ == "__main__":
     app()

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 __all__ = [
-    "redis_url", "postgres_url", "s3_server", "free_port", "port_open", "RedisServer", "PostgresCluster",
-    "CeleryWorker", "S3Server", "service_env", "wait_for", "descendants", "make_postgres_db", "drop_postgres_db",
+    "redis_url", "postgres_url", "postgres_server_url", "s3_server", "free_port", "port_open", "RedisServer", "PostgresCluster",
+    "CeleryWorker", "S3Server", "service_env", "KhanaStack", "settings_from_env", "wait_for", "descendants", "make_postgres_db", "drop_postgres_db",
 ]
 
 
@@ -297,7 +297,8 @@ def s3_server():
 
 # --- Celery worker processes ---------------------------------------------------------------
 def service_env(*, broker_url: str | None = None, database_url: str | None = None, s3_endpoint: str | None = None,
-                home: str | os.PathLike | None = None, bucket_prefix: str | None = None, **extra: str) -> dict[str, str]:
+                home: str | os.PathLike | None = None, bucket_prefix: str | None = None, key_prefix: str | None = None,
+                **extra: str) -> dict[str, str]:
     """Environment for a Khana process (worker, sweeper, CLI) pointing at the test services."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHANA_")}
     env["OMP_THREAD_LIMIT"] = "1"
@@ -313,6 +314,8 @@ def service_env(*, broker_url: str | None = None, database_url: str | None = Non
                    KHANA_MINIO_ACCESS_KEY="khana-test", KHANA_MINIO_SECRET_KEY="khana-test-secret")
     if bucket_prefix:
         env["KHANA_BUCKET_PREFIX"] = bucket_prefix
+    if key_prefix:
+        env["KHANA_BROKER_KEY_PREFIX"] = key_prefix
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -387,3 +390,127 @@ class CeleryWorker:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# --- a whole Khana deployment for a test -------------------------------------------------------
+def settings_from_env(env: dict[str, str]):
+    """`Settings` and `WorkerSettings` exactly as a process started with `env` would see them."""
+    from khana.settings import Settings
+    from workers.celery_app import WorkerSettings
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return Settings(), WorkerSettings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class KhanaStack:
+    """Settings, runtime, service and Celery dispatcher of the test process, plus its worker processes.
+
+    Every stack has its own Redis key prefix and bucket prefix, so concurrent test
+    sessions sharing one Redis or S3 server never see each other's work.
+    """
+
+    def __init__(self, tmp_path: Path, *, redis_url: str, database_url: str | None = None,
+                 s3_endpoint: str | None = None, **extra: str):
+        tag = uuid.uuid4().hex[:8]
+        self.tmp_path = Path(tmp_path)
+        self.env = service_env(broker_url=redis_url, database_url=database_url, s3_endpoint=s3_endpoint,
+                               home=self.tmp_path / "home", bucket_prefix=f"k{tag}-", key_prefix=f"khana-test-{tag}:",
+                               **extra)
+        self.settings, self.worker_settings = settings_from_env(self.env)
+        from pipeline.runtime import Runtime
+        from pipeline.service import KhanaService
+        from workers.celery_app import make_celery
+        from workers.dispatch import CeleryDispatcher
+
+        self.rt = Runtime.from_settings(self.settings, migrate=True)
+        self.celery = make_celery(self.settings, self.worker_settings)
+        self.dispatcher = CeleryDispatcher(self.celery)
+        self.service = KhanaService(self.rt, self.dispatcher)
+        self.workers: list[CeleryWorker] = []
+
+    def worker(self, queues: str = "quality,ocr,assemble", concurrency: int = 1, start: bool = True,
+               **kw) -> CeleryWorker:
+        w = CeleryWorker(self.env, queues, concurrency, log_dir=self.tmp_path, **kw)
+        self.workers.append(w)
+        return w.start() if start else w
+
+    def submit(self, n_pages: int = 2, *, court: str = "court-7", deadline=None, seed: int = 0, key: str | None = None,
+               n_words: int = 60):
+        import io
+
+        from PIL import Image
+
+        from pipeline.service import BatchMeta, Upload
+        from testpages import render_page
+
+        uploads = []
+        for i in range(n_pages):
+            page = render_page(n_words=n_words, seed=seed + i)
+            buf = io.BytesIO()
+            Image.fromarray(page.image).save(buf, format="PNG", dpi=(300, 300))
+            uploads.append(Upload(f"page{i + 1}.png", buf.getvalue()))
+        meta = BatchMeta(office="office-12", court=court, case_number=None, document_type="petition", deadline=deadline)
+        return self.service.submit_batch(uploads, meta, idempotency_key=key)
+
+    def batch_status(self, batch_id: str) -> str:
+        return self.service.batch_status(batch_id)
+
+    def wait_final(self, batch_id: str, timeout: float = 180) -> str:
+        final = ("held", "passed", "forwarded", "failed")
+
+        def done():
+            try:
+                st = self.batch_status(batch_id)
+            except Exception:  # noqa: BLE001 - database briefly down in fault tests
+                return None
+            return st if st in final else None
+
+        try:
+            return wait_for(done, timeout, interval=0.5, what=f"batch {batch_id} to finish")
+        except TimeoutError:
+            logs = "\n".join(f"--- {w.name}\n{w.log()[-4000:]}" for w in self.workers)
+            raise TimeoutError(f"batch {batch_id} not finished (status {self._safe_status(batch_id)}); worker logs:\n{logs}")
+
+    def _safe_status(self, batch_id):
+        try:
+            return self.batch_status(batch_id)
+        except Exception as exc:  # noqa: BLE001
+            return repr(exc)
+
+    def decided_counts(self, batch_id: str) -> dict[str, int]:
+        """page id -> number of `page_decided` audit events (exactly-once means 1 each)."""
+        from sqlalchemy import func, select
+
+        from storage.models import AuditEvent, Page
+
+        with self.rt.db.session() as s:
+            ids = list(s.scalars(select(Page.id).where(Page.batch_id == batch_id)))
+            rows = dict(s.execute(select(AuditEvent.page_id, func.count()).where(
+                AuditEvent.batch_id == batch_id, AuditEvent.action == "page_decided").group_by(AuditEvent.page_id)).all())
+        return {pid: rows.get(pid, 0) for pid in ids}
+
+    def purge_queues(self) -> None:
+        try:
+            with self.celery.connection_for_write() as conn:
+                for q in ("quality", "ocr", "assemble"):
+                    try:
+                        conn.default_channel.queue_purge(q)
+                    except Exception:  # noqa: BLE001
+                        pass
+        except Exception:  # noqa: BLE001
+            pass
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w.stop(timeout=10)
+            except Exception:  # noqa: BLE001
+                pass
+        self.purge_queues()
+        self.rt.close()

@@ -1,0 +1,169 @@
+"""Celery tasks: thin wrappers over the pipeline's idempotent steps.
+
+``khana.quality(page_id, priority)``  -> `pipeline.stages.run_quality`, then enqueues OCR
+``khana.ocr(page_id, priority)``      -> `pipeline.stages.run_ocr` (decides the page)
+``khana.finalise(batch_id, priority)`` -> `pipeline.finalise.finalise_batch`
+
+These are the same steps the embedded worker runs in-process; nothing here decides
+anything. Each pool process builds its own `Runtime` (database engine, object store)
+after the fork. Transient errors (object store, database or broker briefly down) are
+retried with exponential back-off; whatever is still stuck after that, the sweeper
+re-drives later. A re-delivered task is harmless: a decided page is never decided again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from workers.celery_app import DEFAULT_PRIORITY, app, get_worker_settings
+
+log = logging.getLogger("khana.workers")
+
+_rt = None
+_rt_pid: int | None = None
+
+
+def runtime():
+    """This process's Runtime (built after fork; rebuilt if the process forked again)."""
+    global _rt, _rt_pid
+    if _rt is None or _rt_pid != os.getpid():
+        from pipeline.runtime import Runtime
+
+        os.environ["OMP_THREAD_LIMIT"] = "1"
+        _rt = Runtime.from_settings(migrate=False)
+        _rt_pid = os.getpid()
+    return _rt
+
+
+@worker_process_init.connect
+def _init_process(**_kw) -> None:
+    global _rt
+    _rt = None  # never reuse the parent's engine/connections after fork
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:
+        runtime()
+    except Exception:  # noqa: BLE001 - the database may be down right now; tasks retry
+        log.warning("runtime not ready at process start; will retry in tasks", exc_info=True)
+
+
+@worker_process_shutdown.connect
+def _close_process(**_kw) -> None:
+    if _rt is not None:
+        try:
+            _rt.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth retrying: the store, the database or the broker is briefly unreachable."""
+    from kombu.exceptions import OperationalError as KombuOperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    from storage.objects import ObjectStoreError
+
+    return (ObjectStoreError, OperationalError, InterfaceError, DisconnectionError, KombuOperationalError,
+            RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+
+
+def permanent_store_errors() -> tuple[type[BaseException], ...]:
+    from storage.objects import IntegrityError, ObjectNotFound
+
+    return (IntegrityError, ObjectNotFound)
+
+
+def _retry_or_raise(task, exc: BaseException):
+    if isinstance(exc, permanent_store_errors()) or not isinstance(exc, transient_errors()):
+        raise exc
+    ws = get_worker_settings()
+    n = task.request.retries
+    countdown = min(ws.retry_backoff_max_s, 2 ** n)
+    global _rt
+    if _rt is not None and not isinstance(exc, transient_errors()[0]):
+        try:
+            _rt.db.engine.dispose()  # drop pooled connections to a restarted database
+        except Exception:  # noqa: BLE001
+            pass
+    log.warning("%s(%s): transient error, retry %d in %ss: %s", task.name, task.request.args, n + 1, countdown, exc)
+    raise task.retry(exc=exc, countdown=countdown, max_retries=ws.task_max_retries)
+
+
+def _priority(priority) -> int:
+    try:
+        return max(0, min(9, int(priority)))
+    except (TypeError, ValueError):
+        return DEFAULT_PRIORITY
+
+
+def enqueue_page(page_id: str, priority: int = DEFAULT_PRIORITY, stage: str = "quality") -> None:
+    task = ocr_task if stage == "ocr" else quality_task
+    task.apply_async((page_id, _priority(priority)), priority=_priority(priority))
+
+
+def enqueue_finalise(batch_id: str, priority: int = DEFAULT_PRIORITY) -> None:
+    finalise_task.apply_async((batch_id, _priority(priority)), priority=_priority(priority))
+
+
+def _batch_of(page_id: str) -> str | None:
+    from storage.models import Page
+
+    with runtime().db.session() as s:
+        page = s.get(Page, page_id)
+        return page.batch_id if page else None
+
+
+def _actor(task) -> str:
+    return f"worker:{task.request.hostname or 'celery'}"
+
+
+@app.task(bind=True, name="khana.quality", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def quality_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
+    from pipeline.stages import run_quality
+
+    try:
+        nxt = run_quality(runtime(), page_id, actor=_actor(self))
+        if nxt == "ocr":
+            enqueue_page(page_id, priority, "ocr")
+        elif nxt == "finalise":
+            enqueue_finalise(_batch_of(page_id), priority)
+    except Exception as exc:  # noqa: BLE001
+        _retry_or_raise(self, exc)
+    return nxt
+
+
+@app.task(bind=True, name="khana.ocr", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def ocr_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
+    from pipeline.stages import run_ocr
+
+    try:
+        nxt = run_ocr(runtime(), page_id, actor=_actor(self))
+        if nxt == "finalise":
+            enqueue_finalise(_batch_of(page_id), priority)
+    except Exception as exc:  # noqa: BLE001
+        _retry_or_raise(self, exc)
+    return nxt
+
+
+@app.task(bind=True, name="khana.finalise", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def finalise_task(self, batch_id: str, priority: int = DEFAULT_PRIORITY) -> str:
+    from pipeline.finalise import finalise_batch
+
+    try:
+        return finalise_batch(runtime(), batch_id, actor=_actor(self))
+    except Exception as exc:  # noqa: BLE001
+        _retry_or_raise(self, exc)
+
+
+@app.task(bind=True, name="khana.sweep", acks_late=True, max_retries=None)
+def sweep_task(self) -> dict:
+    from workers.dispatch import CeleryDispatcher
+    from workers.sweeper import sweep
+
+    try:
+        return sweep(runtime(), CeleryDispatcher()).as_dict()
+    except Exception as exc:  # noqa: BLE001
+        _retry_or_raise(self, exc)
