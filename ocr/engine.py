@@ -280,6 +280,49 @@ def words_to_text(words: list[Word]) -> str:
     return "\n".join(" ".join(lines[k]) for k in sorted(lines))
 
 
+_LATIN_NUMBER = re.compile(r"^[0-9][0-9/\-.]{3,}[0-9]$")
+MAX_REREADS = 12
+
+
+def reread_latin_numbers(
+    gray: np.ndarray, words: list[Word], *, dpi: int, deadline: float, threads: int | None = 1
+) -> list[Word]:
+    """Read numbers printed in Latin digits again with Tesseract's `eng` model.
+
+    `fas` reads long Latin digit runs (16-18 digit case numbers, 1401/05/08) with
+    dropped or doubled digits; `eng` on the word's crop (single line, digits and
+    separators whitelisted) reads them reliably. Skipped when `eng` is not installed
+    or the page's time budget is spent.
+    """
+    try:
+        if "eng" not in available_languages():
+            return words
+    except OcrError:
+        return words
+    done = 0
+    for w in words:
+        if done >= MAX_REREADS or not _LATIN_NUMBER.match(w.text):
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining < 2.0:
+            break
+        m = max(4, w.height // 4)
+        crop = gray[max(0, w.top - m) : w.bottom + m, max(0, w.left - m) : w.right + m]
+        crop = cv2.copyMakeBorder(crop, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+        try:
+            out = run_tesseract(
+                crop, dpi=dpi, timeout_s=min(10.0, remaining), lang="eng", psm=7, threads=threads,
+                extra=("-c", "tessedit_char_whitelist=0123456789/-"), renderers=("txt",),
+            )
+        except OcrError:
+            break
+        done += 1
+        text = re.sub(r"\s+", "", out["txt"].decode("utf-8", "replace"))
+        if _LATIN_NUMBER.match(text) and abs(len(text) - len(w.text)) <= max(2, len(w.text) // 4):
+            w.text = text
+    return words
+
+
 def recognise(
     gray: np.ndarray,
     *,
@@ -288,14 +331,18 @@ def recognise(
     lang: str = "fas",
     psm: int = DEFAULT_PSM,
     threads: int | None = 1,
+    reread_numbers: bool = True,
 ) -> OcrResult:
     """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
     t0 = time.perf_counter()
+    deadline = time.monotonic() + timeout_s
     out = run_tesseract(gray, dpi=dpi, timeout_s=timeout_s, lang=lang, psm=psm, threads=threads)
     words = parse_tsv(out["tsv"].decode("utf-8", "replace"))
     for w in words:
         w.text = display_form(w.text)
     words = repair_boxes(merge_numbers([w for w in words if w.text]))
+    if reread_numbers:
+        words = reread_latin_numbers(gray, words, dpi=dpi, deadline=deadline, threads=threads)
     raw = words_to_text(words)
     text = display_form(raw)
     mean = float(np.mean([w.conf for w in words])) if words else None
