@@ -22,7 +22,7 @@ EXIT_OK, EXIT_BAD_INPUT, EXIT_HELD = 0, 2, 3
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]khana: error:[/] {message}", highlight=False)
+    sys.stderr.write(f"khana: error: {message}\n")  # one plain line: scripts and stations parse it
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -124,22 +124,30 @@ def process(
 def _print_table(pages: list[dict], out: Path) -> None:
     from quality import reason_message
 
-    console = Console()
-    table = Table(title="Khana page report")
-    for col in ("file", "page", "decision", "legibility", "OCR conf", "skew°", "rot", "seconds", "reasons"):
-        table.add_column(col, justify="right" if col in ("page", "legibility", "OCR conf", "skew°", "rot", "seconds") else "left")
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    table = Table(title="Khana page report", title_justify="left")
+    table.add_column("file", overflow="fold")
+    for col in ("page", "decision", "legibility", "OCR conf", "skew°", "rot", "sec"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("reasons", overflow="fold")
     for p in pages:
         decision = "[green]pass[/]" if p["decision"] == "pass" else "[bold red]hold[/]"
         conf = "-" if p["ocr_confidence"] is None else f"{p['ocr_confidence']:.1f}"
-        reasons = ", ".join(f"{r} ({reason_message(r)})" for r in p["reasons"])
         table.add_row(Path(p["file"]).name, str(p["page"]), decision, f"{p['legibility']:.2f}", conf,
-                      f"{p['skew_degrees']:.1f}", str(p["rotation"]), f"{p['seconds']:.1f}", reasons)
+                      f"{p['skew_degrees']:.1f}", str(p["rotation"]), f"{p['seconds']:.1f}", ", ".join(p["reasons"]))
     console.print(table)
-    held = sum(p["decision"] != "pass" for p in pages)
-    if held:
-        console.print(f"[bold red]{held} page(s) held[/]: rescan them. Output in {out}/")
-    else:
-        console.print(f"[green]All {len(pages)} page(s) passed.[/] Output in {out}/")
+    held = [p for p in pages if p["decision"] != "pass"]
+    if not held:
+        console.print(f"[green]All {len(pages)} page(s) passed.[/] Searchable PDF and report in {out}/")
+        return
+    console.print(f"[bold red]{len(held)} page(s) held: rescan them[/] (problem images in {out}/):")
+    for p in held:
+        console.print(f"  {Path(p['file']).name} page {p['page']}:", highlight=False)
+        for r in p["reasons"]:
+            console.print(f"    - {r}: {reason_message(r, 'en')} / {reason_message(r, 'fa')}", highlight=False)
+    for p in pages:
+        for w in p.get("warnings", []):
+            console.print(f"  note: {Path(p['file']).name} page {p['page']}: {w}", highlight=False)
 
 
 @app.command("make-test-page")

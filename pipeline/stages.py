@@ -118,7 +118,7 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
     legibility = float(quality.legibility_score(measures))
     early = quality.early_gate(measures, rt.policy)
     report.update(
-        skew_degrees=round(float(corrected.skew_degrees), 2),
+        skew_degrees=round(float(corrected.skew_degrees), 2) + 0.0,  # never "-0.0"
         rotation=int(corrected.rotation),
         legibility=round(legibility, 3),
     )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import subprocess
 
 import pytest
@@ -34,6 +34,12 @@ def pdftotext(path) -> str:
     return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
+def words_only(text: str) -> str:
+    """The words of a text in order: bidi controls, punctuation and spacing dropped (what a search sees)."""
+    text = re.sub(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069\f]", "", text)
+    return " ".join(re.findall(r"\w+", text))
+
+
 @pytest.mark.slow
 def test_clean_page_passes_and_pdf_is_searchable(khana_home, pages_dir, tmp_path):
     out = tmp_path / "out"
@@ -49,7 +55,7 @@ def test_clean_page_passes_and_pdf_is_searchable(khana_home, pages_dir, tmp_path
     assert page["ocr_confidence"] > 70
     pdf = out / "clean.pdf"
     assert pdf.is_file()
-    assert cer(page["text"], pdftotext(pdf)) <= 0.02
+    assert cer(words_only(page["text"]), words_only(pdftotext(pdf))) <= 0.01
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["pages"][0]["text"] == page["text"]
     assert report["files"][0]["status"] == "passed"
