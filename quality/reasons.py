@@ -50,6 +50,12 @@ REASONS: dict[str, dict[str, str]] = {
         "en": "Text recognition took too long on this page and was stopped.",
         "fa": "بازشناسی متن این صفحه بیش از حد طول کشید و متوقف شد.",
     },
+    # Added by Khana (the design allows new codes): the page could not be processed
+    # because of an internal error; it is held for QA instead of being dropped.
+    "processing_error": {
+        "en": "Khana could not process this page (internal error); QA has been asked to look at it.",
+        "fa": "پردازش این صفحه با خطای داخلی متوقف شد؛ صفحه برای بررسی به کارشناس کنترل کیفیت ارجاع شد.",
+    },
 }
 
 
