@@ -80,6 +80,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def proc_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -357,16 +364,30 @@ class CeleryWorker:
     def children(self) -> list[int]:
         return descendants(self.proc.pid) if self.proc else []
 
+    def pool_processes(self) -> list[int]:
+        return [p for p in self.children() if proc_name(p) != "tesseract" and self.proc and _ppid(p) == self.proc.pid]
+
+    def tesseracts(self) -> list[tuple[int, int]]:
+        """(tesseract pid, pool process pid) of the OCR calls running in this worker now."""
+        return [(p, _ppid(p)) for p in self.children() if proc_name(p) == "tesseract"]
+
     def kill(self) -> None:
         """SIGKILL the whole worker: the main process and every pool process (and their Tesseracts)."""
         if self.proc is None:
             return
+        victims = [self.proc.pid, *self.children()]  # Tesseract runs in a session of its own
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.proc.wait(10)
         self.proc = None
+        self._log.close()
 
     def stop(self, timeout: float = 30) -> None:
         if self.proc is None:
