@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from typing import Literal
 
@@ -29,7 +30,7 @@ from storage.models import Batch, Page
 
 Next = Literal["ocr", "finalise", "done"]
 
-ACTIVE = ("pending", "corrected", "decided")
+log = logging.getLogger("khana.pipeline")
 
 
 def encode_png(img: np.ndarray) -> bytes:
@@ -87,14 +88,24 @@ def _decide(rt: Runtime, page_id: str, from_status: str, report: dict, values: d
     return "finalise" if open_pages == 0 else "done"
 
 
-def _overlay(rt: Runtime, page: Page, image: np.ndarray, measures, reasons: list[str], boxes=()) -> str:
-    over = quality.annotate_problems(image, measures, reasons, list(boxes))
-    key = _page_key(page, "problems.png")
-    rt.store.put("pages", key, encode_png(over), "image/png")
-    return key
+@dataclasses.dataclass
+class _Handoff:
+    """The quality stage's results kept in memory when both stages run in one process."""
+
+    image: np.ndarray | None = None
+    measures: object | None = None
 
 
-def run_quality(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
+def _processing_error(rt: Runtime, page_id: str, from_status: str, report: dict, exc: Exception, t0: float, actor: str) -> Next:
+    """A page the image or OCR code could not handle is held for QA, never dropped or retried forever."""
+    log.exception("page %s: processing failed", page_id)
+    report.update(decision="hold", reasons=["processing_error"],
+                  warnings=[*report.get("warnings", []), f"{type(exc).__name__}: {exc}"[:500]],
+                  seconds=round(time.perf_counter() - t0, 3))
+    return _decide(rt, page_id, from_status, report, {"seconds": report["seconds"]}, actor)
+
+
+def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff | None = None) -> Next:
     t0 = time.perf_counter()
     with rt.db.session() as s:
         page = s.get(Page, page_id)
@@ -104,19 +115,22 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
             return "ocr"
         s.execute(update(Page).where(Page.id == page_id).values(attempts=Page.attempts + 1))
         report = base_report(page)
-        file = page.file
-        file_key, file_sha, file_page = file.object_key, file.sha256, page.file_page
+        file_key, file_sha, file_page = page.file.object_key, page.file.sha256, page.file_page
+        corrected_key, overlay_key = _page_key(page, "corrected.png"), _page_key(page, "problems.png")
+    data = rt.store.get("originals", file_key, file_sha)
     try:
-        data = rt.store.get("originals", file_key, file_sha)
         decoded = decode_page(data, file_page, dpi=rt.settings.raster_dpi, max_pixels=rt.settings.max_image_pixels)
     except UnreadableFile as exc:
         report.update(reasons=["unreadable_file"], warnings=[str(exc)], seconds=round(time.perf_counter() - t0, 3))
         return _decide(rt, page_id, "pending", report, {"seconds": report["seconds"]}, actor)
-
-    corrected = quality.correct_page(decoded.image)
-    measures = quality.measure_page(decoded.image, corrected, decoded.dpi)
-    legibility = float(quality.legibility_score(measures))
-    early = quality.early_gate(measures, rt.policy)
+    try:
+        corrected = quality.correct_page(decoded.image)
+        measures = quality.measure_page(decoded.image, corrected, decoded.dpi)
+        legibility = float(quality.legibility_score(measures))
+        early = list(quality.early_gate(measures, rt.policy))
+        overlay = quality.annotate_problems(corrected.image, measures, early, []) if early else None
+    except Exception as exc:  # noqa: BLE001 - a bug or an image the code cannot handle
+        return _processing_error(rt, page_id, "pending", report, exc, t0, actor)
     report.update(
         skew_degrees=round(float(corrected.skew_degrees), 2) + 0.0,  # never "-0.0"
         rotation=int(corrected.rotation),
@@ -124,22 +138,22 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
     )
     mdict = measures.as_dict()
     mdict["dpi"] = float(decoded.dpi)
-    with rt.db.session() as s:
-        page = s.get(Page, page_id)
-        key = _page_key(page, "corrected.png")
-        info = rt.store.put("pages", key, encode_png(corrected.image), "image/png")
-        values = {"measures": mdict, "legibility": legibility, "corrected_key": key, "corrected_sha256": info.sha256}
-        if early:
-            values["overlay_key"] = _overlay(rt, page, corrected.image, measures, early)
+    info = rt.store.put("pages", corrected_key, encode_png(corrected.image), "image/png")
+    values = {"measures": mdict, "legibility": legibility, "corrected_key": corrected_key, "corrected_sha256": info.sha256}
+    if overlay is not None:
+        rt.store.put("pages", overlay_key, encode_png(overlay), "image/png")
+        values["overlay_key"] = overlay_key
     seconds = time.perf_counter() - t0
     if early:
-        report.update(reasons=list(early), seconds=round(seconds, 3))
+        report.update(reasons=early, seconds=round(seconds, 3))
         return _decide(rt, page_id, "pending", report, {**values, "seconds": seconds}, actor)
     with rt.db.session() as s:
         res = s.execute(
             update(Page).where(Page.id == page_id, Page.status == "pending")
             .values(status="corrected", report=report, seconds=seconds, **values)
         )
+    if res.rowcount == 1 and handoff is not None:
+        handoff.image, handoff.measures = corrected.image, measures
     return "ocr" if res.rowcount == 1 else "done"
 
 
@@ -148,51 +162,61 @@ def _measures_from_dict(d: dict):
     return quality.PageMeasures(**{k: v for k, v in d.items() if k in names})
 
 
-def run_ocr(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
+def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff | None = None) -> Next:
     t0 = time.perf_counter()
     with rt.db.session() as s:
         page = s.get(Page, page_id)
         if page is None or page.status != "corrected":
             return "done"
         report = dict(page.report or base_report(page))
-        measures = _measures_from_dict(page.measures or {})
-        dpi = int(round((page.measures or {}).get("dpi", rt.settings.raster_dpi)))
+        mdict = page.measures or {}
+        dpi = int(round(mdict.get("dpi", rt.settings.raster_dpi)))
         key, sha, prior_seconds = page.corrected_key, page.corrected_sha256, page.seconds or 0.0
         declared_case = page.batch.case_number
-    image = decode_png(rt.store.get("pages", key, sha))
-    reasons: list[str]
+        words_key, overlay_key = _page_key(page, "words.json"), _page_key(page, "problems.png")
+    if handoff is not None and handoff.image is not None:
+        image, measures = handoff.image, handoff.measures
+    else:
+        image, measures = decode_png(rt.store.get("pages", key, sha)), _measures_from_dict(mdict)
     words: list = []
     try:
-        result = ocr.recognise(image, dpi=dpi, timeout_s=rt.settings.ocr_timeout_s, lang=rt.settings.ocr_lang)
-    except ocr.OcrTimeout:
-        result = None
-        reasons = ["ocr_timeout"]
-    if result is not None:
-        words = result.words
-        om = ocr.ocr_measures(result)
-        reasons = list(quality.final_gate(measures, om, rt.policy))
-        fields = ocr.extract_fields(result.text)
-        warnings = list(report.get("warnings", []))
-        if ocr.case_number_mismatch(fields, declared_case):
-            warnings.append("case_number_mismatch")
-        report.update(
-            text=result.text,
-            ocr_confidence=None if result.mean_confidence is None else round(float(result.mean_confidence), 2),
-            fields=[f.as_dict() for f in fields],
-            warnings=warnings,
-        )
-    report["reasons"] = reasons
-    report["decision"] = "hold" if reasons else "pass"
-    values: dict = {"ocr_confidence": report["ocr_confidence"], "text": report["text"], "search_text": ocr.search_form(report["text"])}
-    with rt.db.session() as s:
-        page = s.get(Page, page_id)
-        wkey = _page_key(page, "words.json")
-        rt.store.put("pages", wkey, json.dumps([dataclasses.asdict(w) for w in words], ensure_ascii=False).encode(), "application/json")
-        values["words_key"] = wkey
+        try:
+            result = ocr.recognise(image, dpi=dpi, timeout_s=rt.settings.ocr_timeout_s, lang=rt.settings.ocr_lang)
+        except ocr.OcrTimeout:
+            result = None
+            reasons = ["ocr_timeout"]
+        if result is not None:
+            words = result.words
+            reasons = list(quality.final_gate(measures, ocr.ocr_measures(result), rt.policy))
+            fields = ocr.extract_fields(result.text)
+            warnings = list(report.get("warnings", []))
+            if ocr.case_number_mismatch(fields, declared_case):
+                warnings.append("case_number_mismatch")
+            report.update(
+                text=result.text,
+                ocr_confidence=None if result.mean_confidence is None else round(float(result.mean_confidence), 2),
+                fields=[f.as_dict() for f in fields],
+                warnings=warnings,
+            )
+        overlay = None
         if reasons:
             floor = float(getattr(rt.policy, "low_word_confidence", 60.0))
             low = [(w.left, w.top, w.width, w.height) for w in words if w.conf < floor]
-            values["overlay_key"] = _overlay(rt, page, image, measures, reasons, low)
+            overlay = quality.annotate_problems(image, measures, reasons, low)
+    except ocr.OcrError:
+        raise  # Tesseract or its language data missing: an installation problem, not the page's
+    except Exception as exc:  # noqa: BLE001
+        return _processing_error(rt, page_id, "corrected", report, exc, t0, actor)
+    report["reasons"] = reasons
+    report["decision"] = "hold" if reasons else "pass"
+    values: dict = {"ocr_confidence": report["ocr_confidence"], "text": report["text"],
+                    "search_text": ocr.search_form(report["text"])}
+    rt.store.put("pages", words_key, json.dumps([dataclasses.asdict(w) for w in words], ensure_ascii=False).encode(),
+                 "application/json")
+    values["words_key"] = words_key
+    if overlay is not None:
+        rt.store.put("pages", overlay_key, encode_png(overlay), "image/png")
+        values["overlay_key"] = overlay_key
     seconds = prior_seconds + time.perf_counter() - t0
     report["seconds"] = round(seconds, 3)
     values["seconds"] = seconds
@@ -201,7 +225,8 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
 
 def run_page(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
     """Both page stages in one process (the embedded worker); returns "finalise" when the batch is complete."""
-    nxt = run_quality(rt, page_id, actor)
+    handoff = _Handoff()
+    nxt = run_quality(rt, page_id, actor, handoff)
     if nxt == "ocr":
-        nxt = run_ocr(rt, page_id, actor)
+        nxt = run_ocr(rt, page_id, actor, handoff)
     return nxt

@@ -1,0 +1,128 @@
+"""The page stages and finalise, in process (embedded default, real Tesseract)."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+import quality
+from pipeline import stages
+from pipeline.finalise import finalise_batch
+from pipeline.runtime import Runtime
+from pipeline.service import BatchMeta, KhanaService, Upload
+from storage.models import AuditEvent, Batch, Delivery, Page
+from storage.objects import sha256_hex
+from testpages import degrade, render_page
+
+
+def png(img) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG", dpi=(300, 300))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def text_page() -> bytes:
+    return png(render_page(n_words=50, seed=11, size_pt=14).image)
+
+
+@pytest.fixture
+def rt(khana_home):
+    r = Runtime.from_settings()
+    yield r
+    r.close()
+
+
+META = BatchMeta(office="11-2301", court="tehran-civil-12", case_number="140209987654321", document_type="petition")
+
+
+def run_all(rt, sub) -> list[str]:
+    return [stages.run_page(rt, pid) for pid in sub.page_ids]
+
+
+def decided_events(rt, page_id) -> int:
+    with rt.db.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.page_id == page_id, AuditEvent.action == "page_decided"))
+
+
+@pytest.mark.slow
+def test_passing_batch_is_assembled_and_delivered_with_verified_manifest(rt, text_page):
+    sub = KhanaService(rt).submit_batch([Upload("petition.png", text_page), Upload("att.png", text_page)], META)
+    assert run_all(rt, sub) == ["done", "finalise"]
+    assert finalise_batch(rt, sub.batch_id) == "forwarded"
+    with rt.db.session() as s:
+        b = s.get(Batch, sub.batch_id)
+        d = s.scalar(select(Delivery).where(Delivery.batch_id == b.id))
+        assert d.court == "tehran-civil-12"
+        manifest = json.loads(rt.store.get("deliveries", d.manifest_key, d.manifest_sha256))
+    assert manifest["pages"] == 2 and manifest["case_number"] == "140209987654321"
+    kinds = {o["bucket"] for o in manifest["objects"]}
+    assert kinds == {"documents", "originals", "pages"}
+    for o in manifest["objects"]:  # every object listed is there, with the digest recorded
+        assert sha256_hex(rt.store.get(o["bucket"], o["key"])) == o["sha256"]
+    pdf = rt.store.get("documents", b.pdf_key, b.pdf_sha256)
+    assert pdf.startswith(b"%PDF")
+    # finalise again: nothing changes, no second delivery
+    assert finalise_batch(rt, sub.batch_id) == "forwarded"
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+@pytest.mark.slow
+def test_batch_with_a_held_page_waits_and_is_not_delivered(rt, text_page):
+    sub = KhanaService(rt).submit_batch([Upload("p.png", text_page), Upload("blank.png", png(degrade.blank()))], META)
+    run_all(rt, sub)
+    assert finalise_batch(rt, sub.batch_id) == "held"
+    svc = KhanaService(rt)
+    report = svc.report(sub.batch_id)
+    assert [p["decision"] for p in report["pages"]] == ["pass", "hold"]
+    assert report["pages"][1]["reasons"] == ["blank"]
+    assert svc.searchable_pdf(sub.batch_id) is not None  # the passing page, for the record
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 0
+    assert [seq for seq, _ in svc.problem_images(sub.batch_id)] == [2]
+
+
+def test_a_page_is_decided_exactly_once(rt):
+    sub = KhanaService(rt).submit_batch([Upload("blank.png", png(degrade.blank()))], META)
+    pid = sub.page_ids[0]
+    assert stages.run_quality(rt, pid) == "finalise"
+    # re-delivered tasks find the page decided
+    assert stages.run_quality(rt, pid) == "done"
+    assert stages.run_ocr(rt, pid) == "done"
+    assert stages.run_page(rt, pid) == "done"
+    assert decided_events(rt, pid) == 1
+
+
+def test_internal_error_holds_the_page_for_qa(rt, monkeypatch):
+    def broken(gray):
+        raise RuntimeError("synthetic failure in correction")
+
+    monkeypatch.setattr(quality, "correct_page", broken)
+    sub = KhanaService(rt).submit_batch([Upload("blank.png", png(degrade.blank()))], META)
+    assert stages.run_page(rt, sub.page_ids[0]) == "finalise"
+    with rt.db.session() as s:
+        page = s.get(Page, sub.page_ids[0])
+        assert page.decision == "hold" and page.reasons == ["processing_error"]
+        assert "synthetic failure" in page.report["warnings"][0]
+    assert quality.reason_message("processing_error", "fa")
+
+
+def test_blank_pdf_page_is_rasterised_and_held_as_blank(rt):
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(595, 842)
+    buf = io.BytesIO()
+    w.write(buf)
+    data = buf.getvalue()
+    sub = KhanaService(rt).submit_batch([Upload("scan.pdf", data)], META)
+    stages.run_page(rt, sub.page_ids[0])
+    with rt.db.session() as s:
+        page = s.get(Page, sub.page_ids[0])
+        assert page.status == "decided" and page.decision == "hold"
+        assert "blank" in page.reasons
