@@ -1,8 +1,10 @@
 """Searchable PDF: page images with an invisible, positioned Persian text layer.
 
-* Image: the page as grayscale JPEG (DCT, quality 80 by default, at the scan's own
-  resolution). A clean 300 dpi A4 page is about 0.3-0.5 MB; see bench/ocr/RESULTS.md.
-  `image_format="png"` stores it losslessly (Flate) instead.
+* Image: 8-bit grayscale at the scan's own resolution. The paper is whitened first
+  (`whiten_paper`: pixels lighter than 80 % of the ink-to-paper range become white;
+  skipped on low-contrast pages), then the page is stored as lossless Flate or as
+  JPEG quality 75, whichever is smaller (`image_format="auto"`; "png"/"jpeg" force
+  one). Sizes per page are in bench/ocr/RESULTS.md.
 * Text layer: Tesseract's "glyphless" TrueType font (one empty glyph, shipped in
   ocr/data/glyphless.ttf, Apache-2.0) as a Type0/CIDFontType2 font with Identity-H
   encoding: every character code is its UTF-16 code unit and the ToUnicode CMap maps
@@ -48,14 +50,38 @@ class PdfPage:
     label: str = ""
 
 
-def _encode_image(img: np.ndarray, image_format: str, quality: int) -> tuple[bytes, Name | Array]:
-    if image_format == "jpeg":
+def whiten_paper(img: np.ndarray) -> np.ndarray:
+    """Set the paper (pixels lighter than 80 % of the way from ink to paper) to white.
+
+    Sensor noise and paper texture cost most of a scan's bytes and carry nothing; ink,
+    stamps and anti-aliased edges are kept. Pages with little contrast (a faded scan
+    that was not normalised) are returned unchanged, so faint ink is never erased.
+    """
+    small = img[::4, ::4]
+    ink, paper = np.percentile(small, [1, 90])
+    if paper - ink < 100:
+        return img
+    out = img.copy()
+    out[out > ink + 0.8 * (paper - ink)] = 255
+    return out
+
+
+def encode_image(img: np.ndarray, image_format: str = "auto", quality: int = 75) -> tuple[bytes, Name]:
+    """-> (stream data, PDF filter). "auto" keeps whichever of lossless Flate and JPEG
+    is smaller: Flate for clean, normalised pages; JPEG for textured scans."""
+    img = np.ascontiguousarray(img)
+    if image_format in ("png", "flate", "auto"):
+        flate = zlib.compress(img.tobytes(), 6)
+        if image_format != "auto":
+            return flate, Name.FlateDecode
+    if image_format in ("jpeg", "auto"):
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_OPTIMIZE, 1])
         if not ok:
             raise ValueError("JPEG encoding failed")
-        return buf.tobytes(), Name.DCTDecode
-    if image_format == "png":
-        return zlib.compress(np.ascontiguousarray(img).tobytes(), 9), Name.FlateDecode
+        jpeg = buf.tobytes()
+        if image_format == "jpeg" or len(jpeg) < len(flate):
+            return jpeg, Name.DCTDecode
+        return flate, Name.FlateDecode
     raise ValueError(f"unknown image_format {image_format!r}")
 
 
@@ -202,8 +228,9 @@ def build_searchable_pdf(
     *,
     title: str = "",
     metadata: dict[str, str] | None = None,
-    image_format: str = "jpeg",
-    jpeg_quality: int = 80,
+    image_format: str = "auto",
+    jpeg_quality: int = 75,
+    whiten: bool = True,
     pdfa: bool = True,
 ) -> bytes:
     """One PDF for a batch: each page is its image plus an invisible text layer.
@@ -223,7 +250,7 @@ def build_searchable_pdf(
         h, w = img.shape
         dpi = page.dpi or 300
         wpt, hpt = w * 72.0 / dpi, h * 72.0 / dpi
-        data, filt = _encode_image(img, image_format, jpeg_quality)
+        data, filt = encode_image(whiten_paper(img) if whiten else img, image_format, jpeg_quality)
         xobj = pikepdf.Stream(pdf, data)
         xobj.Type = Name.XObject
         xobj.Subtype = Name.Image
