@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -44,37 +45,50 @@ def process(
     office: str = typer.Option("", help="e-judicial service office code"),
     case_number: Optional[str] = typer.Option(None, "--case-number", help="declared case number (checked against the text)"),
     document_type: str = typer.Option("", "--document-type", help="petition, complaint, evidence, ..."),
+    keep: bool = typer.Option(False, "--keep", help="keep the batches in Khana's data folder (KHANA_HOME) "
+                              "instead of a scratch workspace removed after the run"),
 ) -> None:
     """Run the whole pipeline locally (no servers) and write searchable PDFs and a report.
 
     Exit status: 0 every page passed, 3 some page is held, 2 bad input.
     """
-    from pipeline.decode import UnreadableFile, inspect
-    from pipeline.runtime import Runtime
-    from pipeline.service import BadInput, BatchMeta, KhanaService, Upload
-    from workers.embedded import EmbeddedWorker
+    from pipeline.service import BatchMeta, Upload
 
     uploads: list[Upload] = []
     for f in files:
         if not f.is_file():
             _fail(f"{f}: no such file")
         try:
-            data = f.read_bytes()
+            uploads.append(Upload(str(f), f.read_bytes()))
         except OSError as exc:
             _fail(f"{f}: cannot be read ({exc.strerror})")
-        try:
-            inspect(data)
-        except UnreadableFile as exc:
-            _fail(f"{f}: {exc}")
-        uploads.append(Upload(str(f), data))
+
+    scratch = None
+    if not keep and "KHANA_HOME" not in os.environ and "KHANA_DATABASE_URL" not in os.environ:
+        # A local run's records live in a scratch workspace; its results go to --out.
+        scratch = tempfile.TemporaryDirectory(prefix="khana-")
+        os.environ["KHANA_HOME"] = scratch.name
+    try:
+        _process(files, uploads, out, as_json, BatchMeta(office=office, court=court, case_number=case_number,
+                                                          document_type=document_type))
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _process(files: list[Path], uploads, out: Path, as_json: bool, meta) -> None:
+    from pipeline.runtime import Runtime
+    from pipeline.service import BadInput, KhanaService
+    from workers.embedded import EmbeddedWorker
 
     rt = Runtime.from_settings()
     service = KhanaService(rt)
-    meta = BatchMeta(office=office, court=court, case_number=case_number, document_type=document_type)
-    try:
-        submitted = [service.submit_batch([u], meta, actor="cli", source="cli") for u in uploads]
+    try:  # every file is checked before any is submitted: bad input leaves nothing behind
+        infos = [service.check([u]) for u in uploads]
     except BadInput as exc:
+        rt.close()
         _fail(str(exc))
+    submitted = [service.submit_batch([u], meta, actor="cli", source="cli", infos=i) for u, i in zip(uploads, infos)]
     batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
     total = len(batch_of)
 
@@ -104,8 +118,7 @@ def process(
             pdf_path = out / f"{stem}.pdf"
             pdf_path.write_bytes(pdf)
         for seq, png in service.problem_images(sub.batch_id):
-            page_no = next((p["page"] for i, p in enumerate(report["pages"], 1) if i == seq), seq)
-            (out / f"{stem}.page{page_no}.problems.png").write_bytes(png)
+            (out / f"{stem}.page{seq}.problems.png").write_bytes(png)  # one file per batch: seq = page
         files_summary.append({"file": str(f), "batch": sub.batch_id, "status": report["status"],
                               "searchable_pdf": str(pdf_path) if pdf_path else None})
     (out / "report.json").write_text(json.dumps({"files": files_summary, "pages": all_pages}, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from pipeline import audit
-from pipeline.decode import UnreadableFile, inspect
+from pipeline.decode import FileInfo, UnreadableFile, inspect
 from pipeline.finalise import batch_report, finalise_batch
 from pipeline.runtime import Runtime
 from storage.models import Batch, OriginalFile, Page, new_id
@@ -78,12 +78,8 @@ class KhanaService:
         self.dispatcher = dispatcher
 
     # --- intake -------------------------------------------------------------
-    def submit_batch(self, uploads: list[Upload], meta: BatchMeta, *, idempotency_key: str | None = None,
-                     actor: str = "station", source: str = "api") -> Submitted:
-        if idempotency_key:
-            existing = self._by_key(idempotency_key)
-            if existing:
-                return existing
+    def check(self, uploads: list[Upload]) -> list[FileInfo]:
+        """Validate a batch's files (type, integrity, size and page limits) without storing anything."""
         if not uploads:
             raise BadInput("a batch needs at least one file")
         s = self.rt.settings
@@ -100,7 +96,20 @@ class KhanaService:
         n_pages = sum(i.page_count for i in infos)
         if n_pages > s.max_pages_per_batch:
             raise BadInput(f"the batch has {n_pages} pages; at most {s.max_pages_per_batch} are accepted")
+        return infos
 
+    def submit_batch(self, uploads: list[Upload], meta: BatchMeta, *, idempotency_key: str | None = None,
+                     actor: str = "station", source: str = "api", infos: list[FileInfo] | None = None) -> Submitted:
+        """Accept a batch: returns only after every original is durably stored and the batch recorded.
+
+        `infos` are the results of an earlier `check(uploads)` (saves decoding the files twice).
+        """
+        if idempotency_key:
+            existing = self._by_key(idempotency_key)
+            if existing:
+                return existing
+        if infos is None or len(infos) != len(uploads):
+            infos = self.check(uploads)
         batch = Batch(id=new_id(), office=meta.office, court=meta.court, case_number=meta.case_number,
                       document_type=meta.document_type, deadline=meta.deadline, idempotency_key=idempotency_key,
                       priority=deadline_priority(meta.deadline), source=source)
