@@ -67,6 +67,7 @@ def sweeper(
                                                 help="re-drive pages untouched this many seconds (default KHANA_STUCK_AFTER_S)"),
     once: bool = typer.Option(False, "--once", help="sweep once, print what was done as JSON, and exit"),
     migrate: bool = typer.Option(True, "--migrate/--no-migrate", help="run database migrations first"),
+    heartbeat: Optional[str] = typer.Option(None, "--heartbeat", help="file touched after every sweep (for health checks)"),
 ) -> None:
     """Re-drive pages stuck in a stage past a timeout and finalise complete batches. Needs KHANA_BROKER_URL."""
     import json
@@ -89,7 +90,7 @@ def sweeper(
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(1))
-    run_forever(rt, CeleryDispatcher(), interval_s=interval, stop=lambda: bool(stopping), **kw)
+    run_forever(rt, CeleryDispatcher(), interval_s=interval, stop=lambda: bool(stopping), heartbeat=heartbeat, **kw)
 
 
 def db_upgrade(

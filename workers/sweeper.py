@@ -108,14 +108,25 @@ def sweep(rt, dispatcher, *, stuck_after_s: float | None = None, max_redrives: i
     return result
 
 
-def run_forever(rt, dispatcher, *, interval_s: float | None = None, stop=None, **kw) -> None:
-    """The ``khana sweeper`` loop: sweep, sleep, repeat; database outages are waited out."""
+def run_forever(rt, dispatcher, *, interval_s: float | None = None, stop=None, heartbeat: str | None = None,
+                **kw) -> None:
+    """The ``khana sweeper`` loop: sweep, sleep, repeat; database outages are waited out.
+
+    `heartbeat`: a file touched after every successful sweep (a container health check
+    compares its modification time with the clock).
+    """
+    from pathlib import Path
+
     from workers.celery_app import get_worker_settings
 
     interval_s = get_worker_settings().sweep_interval_s if interval_s is None else interval_s
     while not (stop and stop()):
         try:
             sweep(rt, dispatcher, **kw)
+            if heartbeat:
+                Path(heartbeat).touch()
         except Exception:  # noqa: BLE001 - database/broker down: try again next round
             log.warning("sweep failed; retrying in %.0fs", interval_s, exc_info=True)
-        time.sleep(interval_s)
+        deadline = time.monotonic() + interval_s
+        while time.monotonic() < deadline and not (stop and stop()):
+            time.sleep(min(0.5, interval_s))
