@@ -26,6 +26,7 @@ import quality
 from pipeline import audit
 from pipeline.decode import UnreadableFile, decode_page
 from pipeline.runtime import Runtime
+from quality.page_frame import photo_dpi, rectify_page
 from storage.models import Batch, Page
 
 Next = Literal["ocr", "finalise", "done"]
@@ -124,8 +125,12 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         report.update(reasons=["unreadable_file"], warnings=[str(exc)], seconds=round(time.perf_counter() - t0, 3))
         return _decide(rt, page_id, "pending", report, {"seconds": report["seconds"]}, actor)
     try:
-        corrected = quality.correct_page(decoded.image)
-        measures = quality.measure_page(decoded.image, corrected, decoded.dpi)
+        frame = rectify_page(decoded.image)  # a photo of a sheet on a table -> a flat page
+        raw, dpi = (frame.image, photo_dpi(frame.image)) if frame.found else (decoded.image, decoded.dpi)
+        if frame.found:
+            report["warnings"].append("photo_flattened")
+        corrected = quality.correct_page(raw)
+        measures = quality.measure_page(raw, corrected, dpi)
         legibility = float(quality.legibility_score(measures))
         early = list(quality.early_gate(measures, rt.policy))
         overlay = quality.annotate_problems(corrected.image, measures, early, []) if early else None
@@ -137,7 +142,7 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         legibility=round(legibility, 3),
     )
     mdict = measures.as_dict()
-    mdict["dpi"] = float(decoded.dpi)
+    mdict["dpi"] = float(dpi)
     info = rt.store.put("pages", corrected_key, encode_png(corrected.image), "image/png")
     values = {"measures": mdict, "legibility": legibility, "corrected_key": corrected_key, "corrected_sha256": info.sha256}
     if overlay is not None:

@@ -132,3 +132,20 @@ def test_bad_input_exits_2_with_clear_message_and_no_output(khana_home, pages_di
                 "truncated.png": "truncated", "missing.png": "no such file"}[name]
     assert expected in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_phone_photo_of_a_page_is_flattened_and_read(khana_home, tmp_path):
+    from testpages import render_page
+    from testpages.photo import phone_photo
+
+    page = render_page(seed=8, size_pt=12, n_words=120)
+    jpeg, _ = phone_photo(page.image)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg)
+    r = run_khana("process", str(photo), "--out", str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    p = json.loads(r.stdout)
+    check_contract(p)
+    assert p["decision"] == "pass" and "photo_flattened" in p["warnings"]
+    assert cer(page.text, p["text"]) <= 0.03
