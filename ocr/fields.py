@@ -68,6 +68,13 @@ _DATE_YMD = re.compile(rf"(?<![0-9۰-۹٠-٩/])(?P<y>(?:1[34]|۱[۳۴]|١[٣٤])
 _DATE_DMY = re.compile(rf"(?<![0-9۰-۹٠-٩/])(?P<d>{D}{{1,2}})\s?[/\-.]\s?(?P<m>{D}{{1,2}})\s?[/\-.]\s?(?P<y>(?:1[34]|۱[۳۴]|١[٣٤]){D}{{2}})(?![0-9۰-۹٠-٩/])")
 
 
+# OCR reads a thin "/" as a "1" now and then: ۱۴۰۲۱۰۳/۰۳. Accepted only with two-digit
+# month and day and at least one real separator, right after a date label.
+_DATE_LABELLED_SLIP = re.compile(
+    rf"{_flex('تاریخ')}[^\n0-9۰-۹٠-٩]{{0,12}}?(?P<y>(?:1[34]|۱[۳۴]){D}{{2}})(?P<s1>[/1۱])(?P<m>{D}{{2}})(?P<s2>[/1۱])(?P<d>{D}{{2}})(?![0-9۰-۹٠-٩])"
+)
+
+
 def _digits(s: str) -> str:
     return re.sub(r"\D", "", to_latin_digits(s))
 
@@ -84,7 +91,15 @@ def _extract_dates(text: str) -> list[Field]:
                 continue
             taken.append((m.start(), m.end()))
             found.append(Field("date", f"{y:04d}/{mo:02d}/{d:02d}", m.group(0), m.start(), m.end()))
-    return found
+    for m in _DATE_LABELLED_SLIP.finditer(text):
+        start, end = m.start("y"), m.end("d")
+        if "/" not in m.group("s1") + m.group("s2") or any(s < end and start < e for s, e in taken):
+            continue
+        y, mo, d = (int(to_latin_digits(m.group(k))) for k in ("y", "m", "d"))
+        if 1 <= mo <= 12 and 1 <= d <= 31 and 1300 <= y <= 1499:
+            taken.append((start, end))
+            found.append(Field("date", f"{y:04d}/{mo:02d}/{d:02d}", text[start:end], start, end))
+    return sorted(found, key=lambda f: f.start)
 
 
 def extract_fields(text: str) -> list[Field]:

@@ -148,7 +148,7 @@ def _make_font(pdf: Pdf) -> pikepdf.Object:
     )
 
 
-_LTR_RUN = re.compile(r"[0-9A-Za-z۰-۹٠-٩]+(?:[.,/:\-][0-9A-Za-z۰-۹٠-٩]+)*")
+_LTR_RUN = re.compile(r"[0-9A-Za-z۰-۹٠-٩]+(?:[.,/:\-٫٬][0-9A-Za-z۰-۹٠-٩]+)*")
 _RTL_CHAR = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
@@ -208,8 +208,9 @@ def text_layer_ops(words: list[Word], dpi: int, page_height_px: int) -> bytes:
             # keep a visible gap to the neighbours so extractors put a space between words
             shrink = min(0.12 * (bottom - top), 0.25 * w.width)
             width_pt = max(0.5, (w.width - shrink) * k)
+            x0 = (w.left + shrink / 2) * k
             tz = 100.0 * width_pt / natural if natural > 0 else 100.0
-            out.append(f"{tz:.2f} Tz 1 0 0 1 {(w.left + shrink / 2) * k:.2f} {baseline:.2f} Tm <{_hex_utf16(visual_order(text))}> Tj")
+            out.append(f"{tz:.2f} Tz 1 0 0 1 {x0:.2f} {baseline:.2f} Tm <{_hex_utf16(visual_order(text))}> Tj")
     out.append("ET")
     return ("\n".join(out) + "\n").encode("ascii")
 

@@ -1,0 +1,136 @@
+"""Tesseract `fas` through ocr.recognise: accuracy per font, words, timeout, errors."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from ocr import OcrError, OcrResult, OcrTimeout, Word, recognise
+from ocr.engine import merge_numbers, parse_tsv
+from testpages.metrics import cer
+from testpages.render import available_fonts, render_page
+
+# CER bars per font on clean 300 dpi pages (measured 0.2-1.3 %, see bench/ocr/RESULTS.md)
+CER_BAR = 0.015
+
+
+@pytest.fixture(scope="module")
+def clean_page():
+    page = render_page(font="nazli", seed=4, n_words=90)
+    return page, recognise(page.image, dpi=page.dpi)
+
+
+@pytest.mark.parametrize("font", available_fonts())
+def test_cer_clean_page_per_font(font):
+    page = render_page(font=font, seed=21, n_words=120)
+    result = recognise(page.image, dpi=page.dpi)
+    assert isinstance(result, OcrResult)
+    assert cer(page.text, result.text) <= CER_BAR, (font, result.text[:200])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("font", available_fonts())
+@pytest.mark.parametrize("size_pt", [10, 14])
+def test_cer_full_pages(font, size_pt):
+    page = render_page(font=font, seed=30, size_pt=size_pt)
+    assert cer(page.text, recognise(page.image).text) <= CER_BAR
+
+
+def test_words_boxes_and_reading_order(clean_page):
+    page, result = clean_page
+    assert result.words and all(isinstance(w, Word) for w in result.words)
+    assert 0 < result.mean_confidence <= 100 and result.seconds > 0
+    lines = result.lines()
+    assert len(lines) == len(result.text.split("\n")) == len(page.text.split("\n"))
+    h, w = page.image.shape
+    for i, line in enumerate(lines):
+        assert all(word.line == i for word in line)
+        # Persian: words of a line run right to left
+        lefts = [word.left for word in line]
+        assert lefts == sorted(lefts, reverse=True)
+        assert result.text.split("\n")[i] == " ".join(word.text for word in line)
+        for word in line:
+            assert 0 <= word.left < w and 0 <= word.top < h and word.width > 0 and word.height > 0
+            assert 0 <= word.conf <= 100
+    tops = [min(word.top for word in line) for line in lines]
+    assert tops == sorted(tops)
+    # the ground-truth line boxes contain the words found on them
+    for (x0, y0, x1, y1), line in zip(page.line_boxes, lines):
+        for word in line:
+            cy = word.top + word.height / 2
+            assert y0 - 10 <= cy <= y1 + 10
+
+
+def test_tsv_parsing_and_number_merge():
+    tsv = "\n".join(
+        [
+            "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext",
+            "5\t1\t1\t1\t1\t1\t900\t10\t100\t30\t90\tشماره",
+            "5\t1\t1\t1\t1\t2\t700\t10\t150\t30\t80\t23",  # Tesseract split 1401099702245001|23
+            "5\t1\t1\t1\t1\t3\t400\t10\t295\t30\t85\t1401099702245001",
+            "5\t1\t1\t1\t2\t1\t900\t60\t100\t30\t-1\t ",
+            "5\t1\t1\t1\t2\t2\t800\t60\t100\t30\t70\tتاریخ",
+        ]
+    )
+    words = parse_tsv(tsv)
+    assert [w.line for w in words] == [0, 0, 0, 1]
+    merged = merge_numbers(words)
+    assert [w.text for w in merged] == ["شماره", "140109970224500123", "تاریخ"]
+    assert merged[1].left == 400 and merged[1].width == 450 and merged[1].conf == 80
+
+
+def test_timeout_on_pathological_page():
+    rng = np.random.default_rng(0)
+    noise = ((rng.random((3508, 2480)) > 0.5) * 255).astype(np.uint8)  # a page of pure noise
+    t0 = time.perf_counter()
+    with pytest.raises(OcrTimeout) as err:
+        recognise(noise, timeout_s=1.5)
+    assert time.perf_counter() - t0 < 6
+    assert isinstance(err.value, OcrError) and err.value.reason == "ocr_timeout"
+    assert "1.5 s" in str(err.value)
+
+
+def test_missing_language_data_is_a_clear_error():
+    with pytest.raises(OcrError, match=r"language data missing for 'xyz'.*tesseract-ocr-xyz"):
+        recognise(np.full((200, 200), 255, np.uint8), lang="xyz")
+
+
+def test_missing_tessdata_dir_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))  # an empty tessdata directory
+    with pytest.raises(OcrError, match=r"language data missing for 'fas'"):
+        recognise(np.full((200, 200), 255, np.uint8))
+
+
+def test_missing_tesseract_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("KHANA_TESSERACT", "/nonexistent/tesseract")
+    with pytest.raises(OcrError, match="Tesseract is not installed"):
+        recognise(np.full((200, 200), 255, np.uint8))
+
+
+def test_rejects_non_gray_input():
+    with pytest.raises(ValueError):
+        recognise(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_blank_page_gives_no_words():
+    result = recognise(np.full((1200, 900), 255, np.uint8))
+    assert result.words == [] and result.text == "" and result.mean_confidence is None
+
+
+def test_runs_with_one_omp_thread(monkeypatch):
+    from ocr import engine
+
+    seen = {}
+    real = engine.subprocess.Popen
+
+    def spy(args, **kw):
+        seen["env"] = kw.get("env")
+        return real(args, **kw)
+
+    monkeypatch.setattr(engine.subprocess, "Popen", spy)
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    recognise(np.full((300, 300), 255, np.uint8))
+    assert seen["env"]["OMP_THREAD_LIMIT"] == "1"
+    assert "OMP_THREAD_LIMIT" not in os.environ
