@@ -2,7 +2,7 @@
 identifier extraction and searchable-PDF assembly. Pure functions plus Tesseract
 subprocess calls; no storage or database code."""
 from ocr.engine import DEFAULT_PSM, OcrError, OcrResult, OcrTimeout, Word, available_languages, recognise
-from ocr.fields import Field, case_number_mismatch, extract_fields
+from ocr.fields import Field, case_number_mismatch, extract_fields, field_boxes
 from ocr.measures import OcrMeasures, is_garbage, ocr_measures
 from ocr.normalize import display_form, search_form
 from ocr.pdf import PdfPage, build_searchable_pdf
@@ -21,6 +21,7 @@ __all__ = [
     "case_number_mismatch",
     "display_form",
     "extract_fields",
+    "field_boxes",
     "is_garbage",
     "ocr_measures",
     "recognise",

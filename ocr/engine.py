@@ -273,6 +273,39 @@ def _group_lines(words: list[Word]) -> list[list[Word]]:
     return [lines[k] for k in sorted(lines)]
 
 
+_LONE_PUNCT = {",": "،", ";": "؛", "?": "؟"}
+
+
+def _fix_lone_punctuation(words: list[Word]) -> None:
+    """A Latin comma/semicolon/question mark read as its own word after a Persian word
+    becomes the Persian mark (display_form does this inside words)."""
+    for prev, w in zip(words, words[1:]):
+        if w.text in _LONE_PUNCT and prev.line == w.line and _RTL.search(prev.text):
+            w.text = _LONE_PUNCT[w.text]
+
+
+def word_spans(result: "OcrResult") -> list[tuple[int, int]]:
+    """(start, end) of each word of `result` in `result.text`."""
+    spans, pos, line = [], 0, None
+    for w in result.words:
+        if line is not None:
+            pos += 1  # the " " or "\n" before this word
+        line = w.line
+        spans.append((pos, pos + len(w.text)))
+        pos += len(w.text)
+    return spans
+
+
+def text_box(result: "OcrResult", start: int, end: int) -> tuple[int, int, int, int] | None:
+    """Bounding box (left, top, width, height) in page pixels of the words covering
+    result.text[start:end] (a Field's span), or None."""
+    hit = [w for w, (s, e) in zip(result.words, word_spans(result)) if s < end and start < e]
+    if not hit:
+        return None
+    left, top = min(w.left for w in hit), min(w.top for w in hit)
+    return left, top, max(w.right for w in hit) - left, max(w.bottom for w in hit) - top
+
+
 def words_to_text(words: list[Word]) -> str:
     lines: dict[int, list[str]] = {}
     for w in words:
@@ -343,7 +376,8 @@ def recognise(
     words = repair_boxes(merge_numbers([w for w in words if w.text]))
     if reread_numbers:
         words = reread_latin_numbers(gray, words, dpi=dpi, deadline=deadline, threads=threads)
+    _fix_lone_punctuation(words)
     raw = words_to_text(words)
-    text = display_form(raw)
+    text = raw  # every word is in display form already; text offsets map onto words
     mean = float(np.mean([w.conf for w in words])) if words else None
     return OcrResult(words, text, mean, time.perf_counter() - t0, psm, raw)

@@ -134,6 +134,14 @@ def extract_fields(text: str) -> list[Field]:
     return sorted(fields, key=lambda f: (f.start, f.kind))
 
 
+def field_boxes(result, fields: list[Field]) -> list[tuple[int, int, int, int] | None]:
+    """Page position (left, top, width, height in pixels) of each field found in
+    `result.text` (an ocr.OcrResult), for highlighting in QA views."""
+    from ocr.engine import text_box
+
+    return [text_box(result, f.start, f.end) for f in fields]
+
+
 def normalise_case_number(value: str | None) -> str:
     return _digits(search_form(value or ""))
 

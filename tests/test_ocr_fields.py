@@ -87,3 +87,18 @@ def test_fields_on_rendered_headers(layout, font, persian_digits):
     fields = extract_fields(result.text)
     assert not case_number_mismatch(fields, page.case_number)
     assert case_number_mismatch(fields, "1" + page.case_number[1:-1] + "9" if not page.case_number.endswith("9") else "1" + page.case_number[1:-1] + "8")
+
+
+def test_field_positions_on_the_page():
+    from ocr import field_boxes
+
+    page = render_header("dadkhast", font="nazli", persian_digits=False, seed=11)
+    result = recognise(page.image, dpi=page.dpi)
+    fields = extract_fields(result.text)
+    boxes = field_boxes(result, fields)
+    case = next(f for f in fields if f.kind == "case_number")
+    left, top, width, height = boxes[fields.index(case)]
+    # the case number is printed on the 4th header line, right half of the page
+    x0, y0, x1, y1 = page.line_boxes[4]
+    assert y0 - 20 <= top + height / 2 <= y1 + 20
+    assert left > page.image.shape[1] / 3 and 0 < width < page.image.shape[1] / 2
