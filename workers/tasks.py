@@ -82,8 +82,9 @@ def _retry_or_raise(task, exc: BaseException):
     ws = get_worker_settings()
     n = task.request.retries
     countdown = min(ws.retry_backoff_max_s, 2 ** n)
-    global _rt
-    if _rt is not None and not isinstance(exc, transient_errors()[0]):
+    from sqlalchemy.exc import DBAPIError
+
+    if _rt is not None and isinstance(exc, DBAPIError):
         try:
             _rt.db.engine.dispose()  # drop pooled connections to a restarted database
         except Exception:  # noqa: BLE001
@@ -135,7 +136,8 @@ def quality_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
     return nxt
 
 
-@app.task(bind=True, name="khana.ocr", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@app.task(bind=True, name="khana.ocr", acks_late=True, reject_on_worker_lost=True, max_retries=None,
+          time_limit=get_worker_settings().ocr_task_time_limit_s)
 def ocr_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
     from pipeline.stages import run_ocr
 
