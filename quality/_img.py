@@ -70,3 +70,23 @@ def rotate_bound(img: np.ndarray, angle: float, fill: int = 255, interp=cv2.INTE
     m[1, 2] += nh / 2 - h / 2
     out = cv2.warpAffine(img, m, (max(1, nw), max(1, nh)), flags=interp, borderValue=fill)
     return out, m
+
+
+_RING = np.ones((3, 3), np.uint8)
+_RING[1, 1] = 0
+
+
+def impulse_fraction(crop: np.ndarray) -> float:
+    """Share of isolated salt-or-pepper pixels: a pixel on the far side of the ink/paper midpoint
+    from all 8 of its neighbours (thin strokes at low resolution have neighbours along the stroke)."""
+    if crop.size < 9 or min(crop.shape) < 3:
+        return 0.0
+    lo, hi = float(np.percentile(crop, 1)), float(np.percentile(crop, 95))
+    if hi - lo < 20:
+        return 0.0
+    mid = 0.5 * (lo + hi)
+    nmin = cv2.erode(crop, _RING)   # darkest neighbour
+    nmax = cv2.dilate(crop, _RING)  # brightest neighbour
+    pepper = (crop < mid) & (nmin > mid)
+    salt = (crop > mid) & (nmax < mid)
+    return float((pepper | salt).mean())

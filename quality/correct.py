@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ._img import downscale, rotate_bound, to_gray_u8
+from ._img import downscale, impulse_fraction, rotate_bound, to_gray_u8
 from .geometry import _line_bands, decompose, line_angle_projection, updown_evidence
 
 WORK_SIDE = 1000      # long side of the working copy used for background and statistics
@@ -40,47 +40,79 @@ class CorrectedPage:
     work_scale: float = 1.0           # working copy / raw
     ink_points: int = 0               # ink pixels in the coarse mask
     line_height_px: float = 0.0       # median text-line band height in the corrected image
+    noise_sigma: float = 0.0          # raw grain sigma relative to the page's contrast (x255)
+    impulse: float = 0.0              # raw salt-and-pepper fraction
+    work: np.ndarray | None = field(default=None, repr=False)  # raw page downscaled by 1/work_scale
+    line_bands: list = field(default_factory=list)  # text-line (top, bottom) rows in .image
 
 
 def _background(work: np.ndarray) -> np.ndarray:
     """Paper brightness map: grey closing removes ink strokes, then smoothing."""
-    k = max(7, int(round(max(work.shape) / 70)) | 1)
+    k = max(3, int(round(max(work.shape) / 70)) | 1)
     bg = cv2.morphologyEx(work, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    bg = cv2.medianBlur(bg, 5)
-    bg = cv2.GaussianBlur(bg, (0, 0), k / 2)
+    bg = cv2.medianBlur(bg, 3)
+    bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, k / 2))
     return np.maximum(bg, 1)
 
 
 def _border_widths(work: np.ndarray) -> tuple[int, int, int, int]:
-    """Scanner-lid black borders: a uniform near-black run from an edge ending in a sharp jump."""
+    """Scanner-lid black borders: a uniform near-black run from an edge ending in a sharp jump to paper.
+
+    A shadow is a smooth ramp and is not a border: the profile must reach 60% of the paper
+    level within 2% of the page after the dark run.
+    """
     out = []
-    h, w = work.shape
+    paper = float(np.percentile(work[::4, ::4], 90))
     for axis, rev in ((0, False), (1, False), (0, True), (1, True)):  # left, top, right, bottom
-        lines = work if axis == 0 else work.T  # columns of `work` along axis 0 -> profile over x
-        prof = np.median(lines, axis=0) if axis == 0 else np.median(work, axis=1)
+        prof = np.median(work[::4, :], axis=0) if axis == 0 else np.median(work[:, ::4], axis=1)
         prof = prof[::-1] if rev else prof
-        n = 0
-        lim = int(len(prof) * 0.4)
-        while n < lim and prof[n] < 70:
+        n, lim = 0, int(len(prof) * 0.4)
+        while n < lim and prof[n] < 60:
             n += 1
-        if n >= 1 and n < lim:
-            nxt = prof[min(len(prof) - 1, n + max(2, len(prof) // 100))]
-            if nxt < 2.0 * max(prof[:n].mean(), 15):
-                n = 0  # smooth ramp (shadow), not a lid border
-        elif n >= lim:
+        if 0 < n < lim:
+            step = max(2, int(0.02 * len(prof)))
+            nxt = float(prof[min(len(prof) - 1, n + step)])
+            if nxt < 0.6 * paper or float(prof[:n].mean()) > 45:
+                n = 0  # smooth ramp (shadow) or grey: not a lid border
+        else:
             n = 0
         out.append(n)
     return tuple(out)  # type: ignore[return-value]
 
 
-def _ink_level(norm_work: np.ndarray) -> float:
-    """Typical ink darkness after illumination normalisation (0 black .. 255 invisible)."""
+def _ink_level(norm_work: np.ndarray) -> tuple[float, float]:
+    """(typical ink darkness, paper noise sigma) after illumination normalisation (0 black .. 255 white)."""
     hist = np.bincount(norm_work.ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    # paper dominates; ink is the dark tail. Take the 1st percentile-ish of the dark tail
-    cdf = np.cumsum(hist) / max(total, 1)
-    lo = int(np.searchsorted(cdf, 0.004))
-    return float(min(lo, 250))
+    cdf = np.cumsum(hist) / max(hist.sum(), 1)
+    lo = float(min(int(np.searchsorted(cdf, 0.004)), 250))
+    med = float(np.searchsorted(cdf, 0.5))
+    q25 = float(np.searchsorted(cdf, 0.25))
+    sigma = max(0.5, (med - q25) / 0.674)
+    return lo, sigma
+
+
+def _noise_probe(g: np.ndarray) -> tuple[float, float]:
+    """(impulse fraction, Gaussian sigma) on a central full-resolution crop of the raw page."""
+    h, w = g.shape
+    cs = min(512, h, w)
+    y0, x0 = (h - cs) // 2, (w - cs) // 2
+    c = g[y0:y0 + cs, x0:x0 + cs]
+    med = cv2.medianBlur(c, 3)
+    span = max(float(np.percentile(c, 95)) - float(np.percentile(c, 1)), 1.0)
+    impulse = impulse_fraction(c)
+    flat = cv2.erode(med, np.ones((7, 7), np.uint8)) > np.percentile(med, 60) - 0.2 * span
+    r = (c.astype(np.float32) - cv2.GaussianBlur(med, (0, 0), 1.5).astype(np.float32))[flat]
+    sigma = float(np.sqrt(np.mean(r * r))) * 255.0 / span if r.size > 100 else 0.0
+    return impulse, sigma
+
+
+def _shrink(img: np.ndarray, k: int) -> np.ndarray:
+    """Integer-factor area downscale (OpenCV's fast path): crop to a multiple of k, then resize."""
+    if k <= 1:
+        return img
+    h, w = img.shape
+    hk, wk = max(1, h // k), max(1, w // k)
+    return cv2.resize(img[:hk * k, :wk * k], (wk, hk), interpolation=cv2.INTER_AREA)
 
 
 def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
@@ -94,9 +126,13 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     if h < 16 or w < 16:
         return CorrectedPage(image=g.copy(), skew_recoverable=True, paper_level=float(np.median(g)),
                              paper_min=float(g.min()), ink_level=255.0)
-    work, ws = downscale(g, WORK_SIDE)
+    k = max(1, int(np.ceil(max(h, w) / WORK_SIDE)))
+    kf = max(1, k // 2)
+    work = _shrink(g, k)
+    ws = 1.0 / k
     border = _border_widths(work)
     bl, bt, br, bb = border
+    work_f = work
     if any(border):  # lid borders: fill with paper before estimating the illumination
         work_f = work.copy()
         core = work[bt:work.shape[0] - bb, bl:work.shape[1] - br]
@@ -109,15 +145,16 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
             work_f[:, work.shape[1] - br - 1:] = pv
         if bb:
             work_f[work.shape[0] - bb - 1:, :] = pv
-        bg = _background(work_f)
-    else:
-        bg = _background(work)
-    inner = bg[bt:bg.shape[0] - bb, bl:bg.shape[1] - br]
+    kb = 4 if min(work.shape) >= 64 else 1
+    tiny = _shrink(work_f, kb)
+    bg_t = _background(tiny)
+    bg = cv2.resize(bg_t, (work.shape[1], work.shape[0]), interpolation=cv2.INTER_LINEAR)
+    inner = bg_t[bt // kb:bg_t.shape[0] - bb // kb, bl // kb:bg_t.shape[1] - br // kb]
     if inner.size == 0:
-        inner = bg
+        inner = bg_t
     paper_level = float(np.median(inner))
     paper_min = float(np.percentile(inner, 2))
-    bg_full = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR) if ws < 1.0 else bg
+    bg_full = cv2.resize(bg_t, (w, h), interpolation=cv2.INTER_LINEAR)
     norm = cv2.divide(g, bg_full, scale=255)
     if any(border):
         fb = [int(round(b / ws)) + 2 if b else 0 for b in border]
@@ -129,37 +166,51 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
             norm[:, w - fb[2]:] = 255
         if fb[3]:
             norm[h - fb[3]:, :] = 255
-    norm_work = cv2.resize(norm, (work.shape[1], work.shape[0]), interpolation=cv2.INTER_AREA) if ws < 1 else norm
-    ink = _ink_level(norm_work)
-    # contrast stretch: ink -> 0, paper (255) stays 255; mild gamma keeps strokes solid
-    lo = min(ink, 200.0)
-    lut = np.clip((np.arange(256, dtype=np.float32) - lo) / max(250.0 - lo, 5.0), 0, 1)
-    lut = (255.0 * lut ** 1.0).astype(np.uint8)
+    # denoise before stretching: median for salt-and-pepper, smoothing for grain
+    impulse, gsig = _noise_probe(g)
+    if impulse > 0.004:
+        norm = cv2.medianBlur(norm, 3)
+        if impulse > 0.05:
+            norm = cv2.medianBlur(norm, 3)
+    elif gsig > 25:
+        norm = cv2.medianBlur(norm, 5) if gsig > 50 else cv2.GaussianBlur(norm, (0, 0), 1.0)
+    fine = _shrink(norm, kf)
+    norm_work = _shrink(fine, 2) if k >= 2 and kf * 2 == k else _shrink(norm, k)
+    ink, nsig = _ink_level(norm_work)
+    # contrast stretch: ink -> 0, paper (255) stays 255 -- unless the "ink" is just paper noise
+    lo = min(ink, 250.0) if (255.0 - ink) > 5.0 * nsig else min(ink, 200.0)
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) / max(min(250.0, 254.0 - 0.2 * (254.0 - lo)) - lo, 3.0), 0, 1)
+    lut = (255.0 * lut).astype(np.uint8)
     if lo > 8:
         norm = cv2.LUT(norm, lut)
         norm_work = cv2.LUT(norm_work, lut)
-    fine, fs = downscale(norm, FINE_SIDE)
+        fine = cv2.LUT(fine, lut)
     mask_c = norm_work < 128
     mask_f = fine < 128
-    # drop isolated specks from the coarse mask (noise, dust)
-    npts = int(mask_c.sum())
+    npts = int(np.count_nonzero(mask_c))
     angle, conf = line_angle_projection(mask_c, mask_f) if npts >= 80 else (0.0, 0.0)
     has_lines = conf >= MIN_SKEW_CONF
     total = angle if has_lines else 0.0
     ori_conf = 0.0
+    lh, bands = 0.0, []
     if has_lines:
         m8 = mask_c.astype(np.uint8) * 255
         rot, _ = rotate_bound(m8, -angle, fill=0, interp=cv2.INTER_NEAREST)
-        ev, nlines = updown_evidence(rot > 127)
+        rot = rot > 127
+        ev, nlines = updown_evidence(rot)
         if abs(ev) < 0.01 and orientation_hint is not None:
             try:
-                up, _ = rotate_bound(norm_work, -angle)
-                ev = float(orientation_hint(up))
+                up_img, _ = rotate_bound(norm_work, -angle)
+                ev = float(orientation_hint(up_img))
             except Exception:  # an optional helper must never break correction
                 pass
         ori_conf = abs(ev)
         if ev < 0:
             total = angle + 180.0
+            rot = rot[::-1, ::-1]
+        bands = [(a / ws, b / ws) for a, b in _line_bands(rot.sum(axis=1).astype(np.float64))]
+        if bands:
+            lh = float(np.median([b - a for a, b in bands]))
     skew, r = decompose(total)
     if not has_lines:
         skew, r = 0.0, 0
@@ -174,13 +225,6 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     if abs(skew) >= 0.05:
         out, R = rotate_bound(out, -skew, fill=255, interp=cv2.INTER_LINEAR)
         M = R @ np.vstack([M, [0, 0, 1]])
-    # text-line height in the corrected image (for upscaling small text)
-    lh = 0.0
-    if has_lines:
-        cw, cs = downscale(out, WORK_SIDE)
-        bands = _line_bands((cw < 128).sum(axis=1).astype(np.float64))
-        if bands:
-            lh = float(np.median([b - a for a, b in bands])) / cs
     up = 1.0
     if 0 < lh < TARGET_LINE_PX * 0.75:
         up = min(MAX_UPSCALE, TARGET_LINE_PX / lh)
@@ -190,10 +234,13 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
             out = cv2.resize(out, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
             M = M * up
             lh *= up
+            bands = [(a * up, b * up) for a, b in bands]
         else:
             up = 1.0
     return CorrectedPage(image=out, rotation=int(r), skew_degrees=float(round(skew, 3)),
                          skew_recoverable=bool(has_lines or npts < 2000), skew_confidence=float(conf),
                          orientation_confidence=float(ori_conf), upscale=float(up), matrix=M,
                          paper_level=paper_level, paper_min=paper_min, ink_level=float(ink), border=border,
-                         background=bg, work_scale=float(ws), ink_points=npts, line_height_px=lh)
+                         noise_sigma=float(gsig), impulse=float(impulse), background=bg, work_scale=float(ws),
+                         ink_points=npts, line_height_px=lh, work=work,
+                         line_bands=[(int(a), int(b)) for a, b in bands])

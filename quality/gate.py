@@ -86,7 +86,10 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
     e = policy.early
     out = []
     if m.blank and e.get("hold_blank", True):
-        return ["blank"]
+        # a black or near-black sheet is reported as too dark (lid open, exposure failure)
+        return ["too_dark"] if m.paper_level < policy.reasons.get("too_dark_paper_max", 60.0) else ["blank"]
+    if not m.skew_recoverable:
+        out.append("skew_unrecoverable")
     if m.cut_off and e.get("hold_cut_off", True) and m.cut_off_fraction >= e.get("cut_off_min_fraction", 0.02):
         out.append("cut_off")
     if m.blur_rel >= e.get("blur_rel_max", 1.6):
@@ -102,10 +105,36 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
     return _ordered(out)
 
 
+def missing_lines(m, words) -> int:
+    """Text lines seen in the image that no OCR word overlaps (Tesseract sometimes drops whole lines).
+
+    `words`: objects or dicts with `top` and `height` in corrected-image coordinates.
+    """
+    bands = [tuple(b) for b in (getattr(m, "line_bands", None) or [])]
+    if len(bands) < 2 or not words:
+        return 0
+    hs = sorted(b - a for a, b in bands)
+    med = hs[len(hs) // 2]
+    centres = []
+    for w in words:
+        top = w["top"] if isinstance(w, dict) else getattr(w, "top", None)
+        hgt = w["height"] if isinstance(w, dict) else getattr(w, "height", None)
+        if top is None or hgt is None:
+            return 0
+        centres.append(top + hgt / 2.0)
+    missing = 0
+    for a, b in bands:
+        if b - a < 0.5 * med:
+            continue
+        if not any(a <= c <= b for c in centres):
+            missing += 1
+    return missing
+
+
 def final_gate(m, ocr, policy: GatePolicy) -> list[str]:
     """All reasons to hold the page, combining image measures and OCR confidence."""
     out = list(early_gate(m, policy))
-    if "blank" in out:
+    if m.blank:
         return out
     f = policy.final
     score = legibility_score(m)
@@ -120,6 +149,9 @@ def final_gate(m, ocr, policy: GatePolicy) -> list[str]:
         low = (mc < f.get("ocr_mean_confidence_min", 60.0) or p10 < f.get("ocr_p10_confidence_min", 0.0)
                or lex < f.get("lexicon_share_min", 0.0) or garb > f.get("garbage_share_max", 1.0)
                or nw < f.get("min_words", 5))
+        words = getattr(ocr, "words", None)
+        if words is not None and missing_lines(m, words) > f.get("missing_lines_max", 0):
+            low = True
         if low:
             out.append("low_ocr_confidence")
             out += _attribute(m, policy)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ._img import downscale, to_gray_u8
+from ._img import downscale, impulse_fraction, to_gray_u8
 from .correct import WORK_SIDE, CorrectedPage
 from .geometry import _line_bands
 
@@ -56,6 +56,7 @@ class PageMeasures:
     # problem regions in corrected-image coordinates: (left, top, width, height)
     dark_regions: list = field(default_factory=list)
     blur_regions: list = field(default_factory=list)
+    line_bands: list = field(default_factory=list)  # text-line (top, bottom) rows in the corrected image
     corrected_size: tuple = (0, 0)  # (width, height) of the corrected image
     legibility: float = 0.0         # filled by measure_page via legibility_score
 
@@ -70,6 +71,7 @@ class PageMeasures:
                 d[k] = list(v)
         d["dark_regions"] = [list(map(int, b)) for b in self.dark_regions]
         d["blur_regions"] = [list(map(int, b)) for b in self.blur_regions]
+        d["line_bands"] = [list(map(int, b)) for b in self.line_bands]
         return d
 
 
@@ -99,8 +101,11 @@ def _edge_blur(crop_norm: np.ndarray) -> float:
     c = cv2.medianBlur(crop_norm, 3).astype(np.float32)
     lo, hi = np.percentile(c, 1), np.percentile(c, 90)
     C = hi - lo
-    if C < 20:
+    if C < 3:
         return float("inf")
+    if C < 40:  # faint page: judge the edge profile, not the (separately measured) contrast
+        c = (c - lo) * (200.0 / C)
+        C = 200.0
     gx = np.abs(cv2.Sobel(c, cv2.CV_32F, 1, 0, ksize=3)) / 8.0
     gy = np.abs(cv2.Sobel(c, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
     sig = []
@@ -124,18 +129,16 @@ def _stroke_width(crop_norm: np.ndarray) -> float:
 
 
 def _noise(crop_raw: np.ndarray, paper: float, span: float) -> tuple[float, float]:
-    """(relative Gaussian noise sigma on paper, impulse fraction)."""
+    """(relative Gaussian noise sigma on flat areas, impulse fraction)."""
     c = crop_raw.astype(np.float32)
-    med = cv2.medianBlur(crop_raw, 3).astype(np.float32)
-    res = c - med
-    big = np.abs(res) > max(60, 0.5 * span)
-    impulse = float(big.mean())
-    # paper pixels: background-ish after a 5x5 median; residual from a smooth version
-    med5 = cv2.erode(cv2.medianBlur(crop_raw, 5), np.ones((9, 9), np.uint8)).astype(np.float32)
-    paper_px = med5 > (paper - 0.3 * span)
-    sm = cv2.GaussianBlur(med, (0, 0), 1.5)
-    r = (c - sm)[paper_px]
-    if r.size < 100:
+    med = cv2.medianBlur(crop_raw, 5)
+    impulse = impulse_fraction(crop_raw)
+    k = np.ones((9, 9), np.uint8)
+    flat = (cv2.dilate(med, k).astype(np.int16) - cv2.erode(med, k).astype(np.int16)) < 0.3 * span
+    flat &= med.astype(np.float32) > paper - 0.5 * span  # flat paper, not solid ink
+    sm = cv2.GaussianBlur(med, (0, 0), 1.5).astype(np.float32)
+    r = (c - sm)[flat]
+    if r.size < 200:
         r = (c - sm).ravel()
     if r.size == 0:
         return 0.0, impulse
@@ -176,7 +179,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     m.corrected_size = (int(cp.image.shape[1]), int(cp.image.shape[0]))
     m.paper_level = float(cp.paper_level)
     m.darkness = float(1.0 - cp.paper_level / 255.0)
-    m.contrast = float(max(0.0, (250.0 - min(cp.ink_level, 250.0)) / 250.0))
+    m.contrast = float(max(0.0, (255.0 - min(cp.ink_level, 255.0)) / 255.0))
     m.dynamic_range = float(cp.paper_level * m.contrast)
     m.uneven_lighting = float(max(0.0, 1.0 - cp.paper_min / max(cp.paper_level, 1.0)))
     bl, bt, br, bb = cp.border
@@ -190,9 +193,12 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
         return m
 
     # working copy of the illumination-normalised raw page
-    work, ws2 = downscale(g, WORK_SIDE)
+    if cp.work is not None:
+        work, ws2 = cp.work, cp.work_scale
+    else:
+        work, ws2 = downscale(g, WORK_SIDE)
     p1, p99 = np.percentile(work, (0.5, 99.5))
-    if p99 - p1 < 12:  # uniform sheet (all white, all black, flat grey): nothing on it
+    if p99 - p1 < 12 and cp.skew_confidence < 1.6:  # uniform sheet (all white, all black, flat grey)
         m.blank = True
         m.dynamic_range = float(p99 - p1)
         m.legibility = legibility_score(m)
@@ -200,8 +206,8 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     bg = cp.background if cp.background is not None and cp.background.shape == work.shape else \
         np.maximum(cv2.GaussianBlur(cv2.dilate(work, np.ones((15, 15), np.uint8)), (0, 0), 7), 1)
     norm_w = cv2.divide(work, bg, scale=255)
-    thr = 255 - 0.5 * (255 - min(cp.ink_level, 230))
-    mask_w = norm_w < thr
+    thr = 255 - 0.5 * (255 - min(cp.ink_level, 252))
+    mask_w = norm_w <= thr
     if any(cp.border):
         hh, ww = mask_w.shape
         mask_w[:, :bl + 1 if bl else 0] = False
@@ -219,9 +225,9 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     m.text_coverage = float(big.mean())
 
     # text lines in the corrected image (working scale)
-    cw, cs = downscale(cp.image, WORK_SIDE)
-    bands = _line_bands((cw < 128).sum(axis=1).astype(np.float64)) if m.text_coverage > 0.0005 else []
+    bands = list(cp.line_bands) if m.text_coverage > 0.0005 else []
     m.text_lines = len(bands)
+    m.line_bands = [(int(a), int(b)) for a, b in bands]
     m.char_height_px = float(cp.line_height_px / max(cp.upscale, 1e-6))
     m.effective_resolution = float(cp.line_height_px)
     # blank: almost no ink and no text-line structure
@@ -231,7 +237,11 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     # full-resolution crops for blur, stroke and noise
     span = max(cp.paper_level * m.contrast, 1.0)
     if not m.blank:
-        crops = _crops(g, big, ws2, n=5)
+        crops = _crops(g, big, ws2, n=4)
+        hh, ww = g.shape
+        ncrops = [g[max(0, y0):max(0, y0) + 256, max(0, x0):max(0, x0) + 256] for y0, x0 in
+                  ((hh // 2 - 128, ww // 2 - 128), (hh // 4, ww // 4), (3 * hh // 4 - 256, 3 * ww // 4 - 256),
+                   (hh // 4, 3 * ww // 4 - 256))]
         blurs, strokes, noises, imps = [], [], [], []
         for c in crops:
             # local illumination normalisation of the crop
@@ -240,13 +250,16 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             cn = cv2.divide(c, cb, scale=255)
             blurs.append(_edge_blur(cn))
             strokes.append(_stroke_width(cn))
+        for c in ncrops:
+            if c.size == 0:
+                continue
             nz, im = _noise(c, cp.paper_level, span)
             noises.append(nz)
             imps.append(im)
         m.blur_sigma_px = float(np.median(blurs))
         m.stroke_width_px = float(np.median(strokes))
-        m.noise = float(np.median(noises))
-        m.impulse_noise = float(np.median(imps))
+        m.noise = float(np.median(noises)) if noises else 0.0
+        m.impulse_noise = float(np.median(imps)) if imps else 0.0
         ref = max(m.char_height_px, 4.0) / 10.0  # blur in tenths of the text-line height
         m.blur_rel = float(min(m.blur_sigma_px / ref, 50.0)) if math.isfinite(m.blur_sigma_px) else 50.0
         m.sharpness = float(1.0 / (1.0 + max(0.0, m.blur_rel - 0.2) ** 2))
@@ -259,7 +272,9 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     # cut-off: text touching an edge (inside lid borders)
     if not m.blank:
         contact = _edge_contact(big, cp.border)
-        bad = [k for k, v in contact.items() if v >= 0.02]
+        vals = sorted(contact.values())
+        floor = vals[len(vals) // 2] if vals else 0.0  # noise touches every edge alike
+        bad = [k for k, v in contact.items() if v >= 0.02 and v > 3.0 * floor]
         m.cut_off_edges = bad
         m.cut_off_fraction = float(max(contact.values())) if contact else 0.0
         m.cut_off = bool(bad)

@@ -1,0 +1,166 @@
+"""Tables for the quality benchmark from its JSONL results.
+
+    .venv/bin/python -m bench.quality.report bench/quality/out/results-full-s0.jsonl
+
+Score and gate decisions are recomputed from the stored measures with the current
+quality/score.py and quality/gate_policy.toml, so a policy change can be evaluated
+without re-running OCR (`--stored` shows the decisions recorded during the run).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ILLEGIBLE_CER = 0.10
+CER_TARGET_KINDS = {  # kind -> severities covered by the "CER <= 2% after correction" target
+    "clean": None, "skew": None, "rotate": None, "shadow": None, "dark": None, "fade": None,
+    "jpeg": {"q=50", "q=25", "q=10"}, "lowres": {"200dpi", "150dpi", "100dpi"},
+}
+
+
+def recompute(rec, policy=None):
+    from quality import PageMeasures, early_gate, final_gate, legibility_score, load_policy
+    pol = policy or load_policy()
+    d = dict(rec["measures"])
+    fields = PageMeasures.__dataclass_fields__
+    m = PageMeasures(**{k: v for k, v in d.items() if k in fields})
+    m.corrected_size = tuple(m.corrected_size)
+    m.legibility = legibility_score(m)
+    early = early_gate(m, pol)
+    ocr = SimpleNamespace(**rec["ocr"]) if rec.get("ocr") else None
+    final = early if early else final_gate(m, ocr, pol)
+    if rec.get("ocr_timeout"):
+        final = final + ["ocr_timeout"]
+    return m.legibility, early, final
+
+
+def illegible(rec) -> bool:
+    if rec.get("content_lost"):
+        return True
+    c = rec.get("cer_after")
+    return c is None or c > ILLEGIBLE_CER
+
+
+def report(recs, stored: bool = False) -> str:
+    from scipy.stats import spearmanr
+
+    for r in recs:
+        if stored:
+            r["_score"] = r["measures"].get("legibility", 0.0)
+            r["_early"], r["_final"] = r["early"], r["final"]
+        else:
+            r["_score"], r["_early"], r["_final"] = recompute(r)
+        r["_hold"] = bool(r["_final"])
+    lines = []
+    add = lines.append
+    order = {}
+    for r in recs:
+        order.setdefault(r["kind"], len(order))
+    groups = defaultdict(list)
+    for r in recs:
+        groups[(r["kind"], r["level"], r["severity"])].append(r)
+    add("## Per degradation kind and severity\n")
+    add("| kind | severity | n | skew err ° (mean) | orient. ok | CER raw | CER Khana | illegible | pass | hold | held early | top reasons | quality ms |")
+    add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    fmt = lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"  # noqa: E731
+    for key in sorted(groups, key=lambda k: (order[k[0]], k[1])):
+        g = groups[key]
+        cr = [r["cer_raw"] for r in g if r["cer_raw"] is not None]
+        ca = [r["cer_after"] for r in g if r["cer_after"] is not None]
+        reasons = defaultdict(int)
+        for r in g:
+            for c in r["_final"]:
+                reasons[c] += 1
+        top = ", ".join(f"{k}×{v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        add(f"| {key[0]} | {key[2]} | {len(g)} | {np.mean([r['skew_err'] for r in g]):.3f} | "
+            f"{sum(r['orientation_ok'] for r in g)}/{len(g)} | {fmt(np.mean(cr) if cr else None)} | "
+            f"{fmt(np.mean(ca) if ca else None)} | {sum(illegible(r) for r in g)} | "
+            f"{sum(not r['_hold'] for r in g)} | {sum(r['_hold'] for r in g)} | {sum(bool(r['_early']) for r in g)} | "
+            f"{top} | {np.mean([r['ms_quality'] for r in g]):.0f} |")
+    # geometry
+    add("\n## Orientation and skew\n")
+    text_pages = [r for r in recs if r["kind"] != "blank"]
+    sk = [r for r in text_pages if r["kind"] in ("skew", "rotate", "combo") or r["true_skew"] == 0]
+    within15 = [r for r in text_pages if abs(r["true_skew"]) <= 15]
+    within45 = [r for r in text_pages if abs(r["true_skew"]) <= 45]
+    add(f"- skew MAE (projection profile, kept), |true skew| ≤ 15°: {np.mean([r['skew_err'] for r in within15]):.3f}° over {len(within15)} pages")
+    add(f"- skew MAE (projection profile, kept), |true skew| ≤ 45°: {np.mean([r['skew_err'] for r in within45]):.3f}° over {len(within45)} pages")
+    skew_only = [r for r in text_pages if r["kind"] == "skew"]
+    if skew_only:
+        add(f"- skew kind only: projection MAE {np.mean([r['skew_err'] for r in skew_only]):.3f}°, max {max(r['skew_err'] for r in skew_only):.3f}°")
+        ff = [r["skew_fourier_err"] for r in skew_only if r.get("skew_fourier_err") is not None]
+        if ff:
+            add(f"- skew kind only: Fourier-spectrum method MAE {np.mean(ff):.3f}°, max {max(ff):.3f}° (compared, not kept)")
+    ok = [r["orientation_ok"] for r in text_pages]
+    add(f"- orientation right (total rotation within 10°) on {sum(ok)}/{len(ok)} text pages = {100 * np.mean(ok):.1f}%")
+    osd = [r for r in text_pages if r.get("osd_rotation") is not None]
+    if osd:
+        # Tesseract's "Rotate" is the clockwise rotation to apply; ours is CCW
+        osd_ok = [((-r["osd_rotation"]) % 360) == r["true_rotation"] for r in osd]
+        add(f"- Tesseract OSD orientation right on {sum(osd_ok)}/{len(osd)} pages (measured for comparison)")
+    bad = [r for r in text_pages if not r["orientation_ok"]]
+    if bad:
+        add("- orientation misses: " + ", ".join(f"{r['id']} ({r['severity']}, est {r['rotation']}/{r['skew']:.1f}°)" for r in bad[:12]))
+    # score
+    add("\n## Legibility score vs OCR\n")
+    withtext = [r for r in recs if r["cer_after"] is not None]
+    if len(withtext) > 3:
+        rho = spearmanr([r["_score"] for r in withtext], [1 - r["cer_after"] for r in withtext]).statistic
+        add(f"- Spearman rank correlation of legibility with (1 − CER after correction): **{rho:.3f}** over {len(withtext)} pages with text")
+        nolost = [r for r in withtext if not r["content_lost"]]
+        rho2 = spearmanr([r["_score"] for r in nolost], [1 - r["cer_after"] for r in nolost]).statistic
+        add(f"- the same without cut-off/covered pages: {rho2:.3f} over {len(nolost)} pages")
+        oc = [r for r in withtext if r.get("ocr") and r["ocr"].get("mean_confidence") is not None]
+        if oc:
+            rho3 = spearmanr([r["ocr"]["mean_confidence"] for r in oc], [1 - r["cer_after"] for r in oc]).statistic
+            add(f"- for comparison, Tesseract mean word confidence vs (1 − CER): {rho3:.3f}")
+    # confusion
+    add("\n## Gate confusion matrix\n")
+    add(f"illegible = CER after Khana's correction > {ILLEGIBLE_CER:.0%}, or content lost (cut off, covered by a border, blank)\n")
+    tp = sum(illegible(r) and r["_hold"] for r in recs)
+    fn = sum(illegible(r) and not r["_hold"] for r in recs)
+    fp = sum((not illegible(r)) and r["_hold"] for r in recs)
+    tn = sum((not illegible(r)) and not r["_hold"] for r in recs)
+    add("| | held | passed |\n|---|---:|---:|")
+    add(f"| illegible | {tp} | **{fn}** |")
+    add(f"| legible | {fp} | {tn} |")
+    add(f"\n- illegible pages passed: **{fn}** (target 0)")
+    add(f"- legible pages held: **{fp}/{fp + tn} = {100 * fp / max(fp + tn, 1):.1f}%** (target ≤ 5%)")
+    if fn:
+        add("- passed illegible: " + ", ".join(f"{r['id']} ({r['severity']}, CER {r['cer_after']})" for r in recs if illegible(r) and not r["_hold"])[:1500])
+    if fp:
+        add("- held legible: " + ", ".join(f"{r['id']} ({r['severity']}, CER {r['cer_after']:.3f}, {r['_final']})" for r in recs if not illegible(r) and r["_hold"])[:2500])
+    # CER targets
+    add("\n## CER after correction on the correctable kinds (target ≤ 2%)\n")
+    add("| kind | severities | n | CER raw mean | CER Khana mean | CER Khana max |\n|---|---|---:|---:|---:|---:|")
+    for kind, sev in CER_TARGET_KINDS.items():
+        g = [r for r in recs if r["kind"] == kind and r["cer_after"] is not None and (sev is None or r["severity"] in sev)]
+        if g:
+            add(f"| {kind} | {'all' if sev is None else ', '.join(sorted(sev))} | {len(g)} | {np.mean([r['cer_raw'] for r in g]):.3f} | "
+                f"{np.mean([r['cer_after'] for r in g]):.3f} | {max(r['cer_after'] for r in g):.3f} |")
+    ms = np.array([r["ms_quality"] for r in recs])
+    full = np.array([r["ms_quality"] for r in recs if r["dpi"] == 300])
+    add(f"\n## Speed\n\n- quality stage (correct + measure + early gate), all pages: mean {ms.mean():.0f} ms, median {np.median(ms):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms")
+    if full.size:
+        add(f"- 300-dpi pages only: mean {full.mean():.0f} ms, median {np.median(full):.0f} ms, p95 {np.percentile(full, 95):.0f} ms")
+    early = [r for r in recs if r["_early"]]
+    if early:
+        add(f"- pages held by the early gate (OCR skipped): {len(early)}; their quality stage mean {np.mean([r['ms_quality'] for r in early]):.0f} ms")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    recs = []
+    for p in args:
+        recs += [json.loads(l) for l in open(p) if l.strip()]
+    print(report(recs, stored="--stored" in sys.argv))

@@ -1,0 +1,171 @@
+"""Quality benchmark: run the degraded corpus through quality/ and Tesseract.
+
+    OMP_THREAD_LIMIT=1 .venv/bin/python -m bench.quality.run --size full --jobs 2
+
+Per page it records the quality-stage time (correct + measure + early gate), skew and
+orientation error, CER of raw Tesseract on the scan and of Tesseract on Khana's corrected
+page, OCR confidence measures and the gate decision.  Results go to a JSONL file; the
+tables are printed by bench/quality/report.py (also called at the end of this run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+os.environ["OMP_THREAD_LIMIT"] = "1"
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+PSM = 4
+
+
+def _ocr(img, dpi, timeout):
+    """Tesseract fas through Khana's ocr package when present, else pytesseract (psm 6)."""
+    try:
+        from ocr import OcrTimeout, ocr_measures, recognise
+        try:
+            r = recognise(img, dpi=int(dpi), timeout_s=timeout, psm=PSM)
+        except OcrTimeout:
+            return "", None, True
+        om = ocr_measures(r)
+        om.words = [{"top": w.top, "height": w.height} for w in r.words]
+        return r.text, om, False
+    except ImportError:
+        import pytesseract
+        try:
+            txt = pytesseract.image_to_string(img, lang="fas", config=f"--psm {PSM}", timeout=timeout)
+        except RuntimeError:
+            return "", None, True
+        return txt, None, False
+
+
+def _ocr_dict(om):
+    if om is None:
+        return None
+    d = {k: float(getattr(om, k)) if getattr(om, k) is not None else None
+         for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "word_count")}
+    d["words"] = getattr(om, "words", None)
+    return d
+
+
+def angle_err(est_total: float, true_total: float) -> float:
+    d = (est_total - true_total) % 360.0
+    return min(d, 360.0 - d)
+
+
+def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per page: the timing target is single-core
+    from quality import correct_page, early_gate, final_gate, load_policy, measure_page
+    from quality.geometry import line_angle_fourier, wrap45
+    from testpages.metrics import cer
+
+    pol = load_policy()
+    img = item.image
+    t0, p0 = time.perf_counter(), time.process_time()
+    c = correct_page(img)
+    m = measure_page(img, c, item.dpi)
+    early = early_gate(m, pol)
+    ms = 1000 * (time.perf_counter() - t0)
+    cpu_ms = 1000 * (time.process_time() - p0)
+    rec = {k: getattr(item, k) for k in ("id", "kind", "severity", "level", "dpi", "true_skew", "true_rotation",
+                                        "content_lost", "font", "size_pt")}
+    rec.update(ms_quality=ms, cpu_ms_quality=cpu_ms, skew=c.skew_degrees, rotation=c.rotation, measures=m.as_dict(), early=early)
+    # geometry error: total content rotation T = skew - rotation (mod 360)
+    true_t = item.true_skew - item.true_rotation
+    est_t = c.skew_degrees - c.rotation
+    rec["total_err"] = angle_err(est_t, true_t)
+    rec["orientation_ok"] = rec["total_err"] < 10.0
+    rec["skew_err"] = abs(wrap45(c.skew_degrees - item.true_skew))  # modulo quarter turns
+    # alternative skew method: Fourier spectrum (for the method comparison)
+    from quality._img import downscale
+    work, _ = downscale(c.image if False else img, 1000)
+    try:
+        t1 = time.perf_counter()
+        af = line_angle_fourier(work < 128)
+        rec["skew_fourier_err"] = abs(wrap45(af - item.true_skew))
+        rec["ms_fourier"] = 1000 * (time.perf_counter() - t1)
+    except Exception:
+        rec["skew_fourier_err"] = None
+    if osd:
+        import pytesseract
+        try:
+            o = pytesseract.image_to_osd(img, config="--psm 0", timeout=20)
+            rot = int(o.split("Rotate:")[1].split()[0])
+            rec["osd_rotation"] = rot
+        except Exception:
+            rec["osd_rotation"] = None
+    if item.text:
+        raw_txt, _, raw_to = _ocr(img, item.dpi, ocr_timeout)
+        rec["cer_raw"] = 1.0 if raw_to else min(1.0, cer(item.text, raw_txt))
+        hyp, om, to = _ocr(c.image, item.dpi * c.upscale, ocr_timeout)
+        rec["cer_after"] = 1.0 if to else min(1.0, cer(item.text, hyp))
+        rec["ocr"] = _ocr_dict(om)
+        if clean_ref:
+            from testpages.corpus import _base
+            base = _base(item.font, item.size_pt, item.meta["page_seed"]).image
+            ctxt, _, cto = _ocr(base, 300, ocr_timeout)
+            rec["cer_clean"] = 1.0 if cto else min(1.0, cer(item.text, ctxt))
+        rec["ocr_timeout"] = to
+    else:
+        rec["cer_raw"] = rec["cer_after"] = None
+        rec["ocr"] = None
+        rec["ocr_timeout"] = False
+    from types import SimpleNamespace
+    ocr_obj = SimpleNamespace(**rec["ocr"]) if rec["ocr"] else None
+    rec["final"] = early if early else final_gate(m, ocr_obj, pol)
+    if rec.get("ocr_timeout"):
+        rec["final"] = rec["final"] + ["ocr_timeout"]
+    rec["decision"] = "hold" if rec["final"] else "pass"
+    return rec
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="small", help="small (76 pages) or full (380 pages)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--kinds", default="", help="comma-separated kinds (default: all)")
+    ap.add_argument("--stride", type=int, default=1, help="take every n-th page (stratified subset)")
+    ap.add_argument("--osd", action="store_true", help="also measure Tesseract OSD orientation")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--no-clean-ref", action="store_true", help="skip OCR of the undegraded page")
+    ap.add_argument("--psm", type=int, default=4, help="Tesseract page segmentation mode (ocr/ default is 6)")
+    a = ap.parse_args(argv)
+    global PSM
+    PSM = a.psm
+    from testpages.corpus import iter_corpus
+
+    OUT.mkdir(exist_ok=True)
+    out = Path(a.out) if a.out else OUT / f"results-{a.size}-s{a.seed}.jsonl"
+    kinds = [k for k in a.kinds.split(",") if k] or None
+    items = (it for i, it in enumerate(iter_corpus(a.size, a.seed, kinds)) if i % a.stride == 0)
+    t0 = time.time()
+    n = 0
+    with open(out, "w") as f, get_context("fork").Pool(a.jobs) as pool:
+        from functools import partial
+        for rec in pool.imap_unordered(partial(process, osd=a.osd, clean_ref=not a.no_clean_ref), items):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            n += 1
+            print(f"[{n}] {rec['id']:22s} {rec['severity']:18s} ms={rec['ms_quality']:.0f} "
+                  f"skew_err={rec['skew_err']:.2f} cer {rec['cer_raw']} -> {rec['cer_after']} "
+                  f"{rec['decision']} {rec['final']}", file=sys.stderr, flush=True)
+    print(f"{n} pages in {time.time() - t0:.0f} s -> {out}", file=sys.stderr)
+    from bench.quality.report import report
+    print(report([json.loads(l) for l in open(out)]))
+
+
+if __name__ == "__main__":
+    main()
