@@ -241,7 +241,7 @@ def build_searchable_pdf(
     """
     if not pages:
         raise ValueError("build_searchable_pdf needs at least one page")
-    metadata = dict(metadata or {})
+    metadata = {str(k): str(v) for k, v in (metadata or {}).items() if v is not None and str(v) != ""}
     pdf = Pdf.new()
     font = _make_font(pdf)
     for i, page in enumerate(pages):
