@@ -1,6 +1,7 @@
 """Database engine and sessions: SQLite (embedded default) or PostgreSQL (production)."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -58,6 +59,32 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+_REV = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([\w]+|None)['\"]?", re.M)
+
+
+def head_from_files() -> str | None:
+    """The head revision read from the migration files without importing Alembic (start-up fast path)."""
+    revs, downs = set(), set()
+    for f in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict((k, v) for k, v in _REV.findall(f.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revs.add(found["revision"])
+            if found.get("down_revision") not in (None, "None"):
+                downs.add(found["down_revision"])
+    heads = revs - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:  # noqa: BLE001 - no table yet
+            return None
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -97,11 +124,11 @@ def _sqlite_lock(url: str) -> Iterator[None]:
 
 def migrate(engine: Engine) -> None:
     """``alembic upgrade head`` on `engine`, serialised across processes."""
-    head = head_revision()
+    head = head_from_files()
     try:
-        if current_revision(engine) == head:
-            return
-    except Exception:  # noqa: BLE001 - e.g. a half-created table; let the locked path decide
+        if head is not None and _stored_revision(engine) == head:
+            return  # up to date: one query, no Alembic import
+    except Exception:  # noqa: BLE001 - e.g. the database is locked; let the locked path decide
         pass
     url = str(engine.url)
     if engine.dialect.name == "sqlite":

@@ -36,6 +36,12 @@ def test_head_is_a_single_linear_history():
     assert revs[-1].down_revision is None  # the first schema is a migration too
 
 
+def test_fast_head_check_agrees_with_alembic():
+    from storage.database import head_from_files
+
+    assert head_from_files() == head_revision()
+
+
 def test_sqlite_upgrade_from_empty_matches_models(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'k.db'}")
     db.migrate()
