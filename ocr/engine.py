@@ -356,6 +356,109 @@ def reread_latin_numbers(
     return words
 
 
+MAX_LINE_REFILLS = 6
+
+
+def _ink_bands(gray: np.ndarray, min_gap: int) -> list[tuple[int, int, int, int]]:
+    """Horizontal bands of ink (text lines) of an upright page: (y0, y1, x0, x1)."""
+    small = gray
+    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    rows = ink.sum(axis=1)
+    on = rows >= 3
+    bands: list[list[int]] = []
+    y = 0
+    h = len(rows)
+    while y < h:
+        if on[y]:
+            y0 = y
+            while y < h and on[y]:
+                y += 1
+            if bands and y0 - bands[-1][1] < min_gap:
+                bands[-1][1] = y  # dots and marks above/below a line belong to it
+            else:
+                bands.append([y0, y])
+        y += 1
+    out = []
+    for y0, y1 in bands:
+        cols = np.where(ink[y0:y1].any(axis=0))[0]
+        if cols.size:
+            out.append((y0, y1, int(cols[0]), int(cols[-1]) + 1))
+    return out
+
+
+def refill_missed_lines(
+    gray: np.ndarray, words: list[Word], *, dpi: int, lang: str, deadline: float, threads: int | None = 1
+) -> list[Word]:
+    """Read again, one by one, text lines Tesseract's page layout skipped.
+
+    PSM 6 now and then drops a whole line (a short centred بسمه تعالی, or one line of a
+    dense paragraph). Bands of ink with no recognised word on them are cut out and read
+    as single lines (PSM 7); their words are inserted at their place in reading order.
+    Pages without clear line structure (noise) produce no plausible bands.
+    """
+    if not words:
+        return words
+    heights = sorted(w.height for w in words)
+    line_h = heights[len(heights) // 2]
+    bands = _ink_bands(gray, max(2, int(0.35 * line_h)))
+    centres = [w.top + w.height / 2 for w in words]
+    missing = []
+    for y0, y1, x0, x1 in bands:
+        bh = y1 - y0
+        if not (0.5 * line_h <= bh <= 2.2 * line_h) or x1 - x0 < line_h:
+            continue
+        if any(y0 - 0.2 * bh <= c <= y1 + 0.2 * bh for c in centres):
+            continue
+        if any(w.top < y1 and y0 < w.bottom and (min(w.bottom, y1) - max(w.top, y0)) > 0.5 * bh for w in words):
+            continue
+        missing.append((y0, y1, x0, x1))
+    if not missing or len(missing) > MAX_LINE_REFILLS:
+        return words
+    new_lines: list[list[Word]] = []
+    for y0, y1, x0, x1 in missing:
+        remaining = deadline - time.monotonic()
+        if remaining < 2.0:
+            break
+        m = max(6, line_h // 2)
+        top, left = max(0, y0 - m), max(0, x0 - m)
+        crop = gray[top : y1 + m, left : x1 + m]
+        line: list[Word] = []
+        # Tesseract sometimes returns nothing for a line at one scale and reads it
+        # at another (measured: a dropped line read at 0.75x): try a few.
+        for scale in (1.0, 0.75, 0.5):
+            remaining = deadline - time.monotonic()
+            if remaining < 2.0:
+                break
+            img = crop if scale == 1.0 else cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            try:
+                out = run_tesseract(img, dpi=int(dpi * scale), timeout_s=min(15.0, remaining), lang=lang, psm=7, threads=threads)
+            except OcrError:
+                break
+            for w in parse_tsv(out["tsv"].decode("utf-8", "replace")):
+                w.text = display_form(w.text)
+                if w.text and w.conf >= 40:
+                    w.left = left + int(round(w.left / scale))
+                    w.top = top + int(round(w.top / scale))
+                    w.width = max(1, int(round(w.width / scale)))
+                    w.height = max(1, int(round(w.height / scale)))
+                    line.append(w)
+            if line:
+                break
+        if line:
+            new_lines.append(line)
+    if not new_lines:
+        return words
+    # merge by vertical position and renumber lines in reading order
+    groups = [list(g) for g in _group_lines(words)] + new_lines
+    groups.sort(key=lambda g: sorted(w.top + w.height / 2 for w in g)[len(g) // 2])
+    merged: list[Word] = []
+    for i, g in enumerate(groups):
+        for w in g:
+            w.line = i
+            merged.append(w)
+    return merged
+
+
 def recognise(
     gray: np.ndarray,
     *,
@@ -365,6 +468,7 @@ def recognise(
     psm: int = DEFAULT_PSM,
     threads: int | None = 1,
     reread_numbers: bool = True,
+    refill_lines: bool = True,
 ) -> OcrResult:
     """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
     t0 = time.perf_counter()
@@ -373,7 +477,10 @@ def recognise(
     words = parse_tsv(out["tsv"].decode("utf-8", "replace"))
     for w in words:
         w.text = display_form(w.text)
-    words = repair_boxes(merge_numbers([w for w in words if w.text]))
+    words = [w for w in words if w.text]
+    if refill_lines and psm in (3, 4, 6):
+        words = refill_missed_lines(gray, words, dpi=dpi, lang=lang, deadline=deadline, threads=threads)
+    words = repair_boxes(merge_numbers(words))
     if reread_numbers:
         words = reread_latin_numbers(gray, words, dpi=dpi, deadline=deadline, threads=threads)
     _fix_lone_punctuation(words)
