@@ -162,9 +162,11 @@ def _auc(pos: list[float], neg: list[float]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
-def separation(rows: list[dict]) -> dict:
+def separation(rows: list[dict], include_lost: bool = True) -> dict:
     out = {}
     pages = [r for r in rows if r.get("corrected", {}).get("measures") and r["corrected"].get("cer") is not None]
+    if not include_lost:
+        pages = [r for r in pages if not r["content_lost"]]
     legible = [r for r in pages if r["corrected"]["cer"] <= LEGIBLE_CER]
     illegible = [r for r in pages if r["corrected"]["cer"] > LEGIBLE_CER]
     for key, higher_is_better in (("mean_confidence", True), ("p10_confidence", True), ("lexicon_share", True), ("garbage_share", False)):
@@ -202,6 +204,8 @@ def summarise(rows: list[dict]) -> dict:
             "corrected_cer_median": statistics.median(v["corrected"]) if v["corrected"] else None,
             "raw_cer_mean": statistics.mean(v["raw"]) if v["raw"] else None,
             "corrected_cer_mean": statistics.mean(v["corrected"]) if v["corrected"] else None,
+            "raw_cer_max": max(v["raw"]) if v["raw"] else None,
+            "corrected_cer_max": max(v["corrected"]) if v["corrected"] else None,
             "raw_wer_median": statistics.median(v["raw_wer"]) if v["raw_wer"] else None,
             "corrected_wer_median": statistics.median(v["corrected_wer"]) if v["corrected_wer"] else None,
         }
@@ -230,6 +234,14 @@ def main(argv=None) -> int:
         rows = run_corpus(a.size, a.workers)
         results["per_kind"] = summarise(rows)
         results["separation"] = separation(rows)
+        results["separation_without_content_lost"] = separation(rows, include_lost=False)
+        results["per_severity"] = [
+            {"id": r["id"], "kind": r["kind"], "severity": r["severity"], "font": r["font"],
+             "raw_cer": r.get("raw", {}).get("cer"), "corrected_cer": r.get("corrected", {}).get("cer"),
+             "raw_error": r.get("raw", {}).get("error"), "corrected_error": r.get("corrected", {}).get("error"),
+             "corrected_seconds": r.get("corrected", {}).get("seconds")}
+            for r in rows
+        ]
         results["rows"] = rows
     with open(a.out, "w", encoding="utf-8") as fh:
         json.dump(results, fh, ensure_ascii=False, indent=1, default=float)
