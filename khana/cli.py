@@ -163,6 +163,32 @@ def _print_table(pages: list[dict], out: Path) -> None:
             console.print(f"  note: {Path(p['file']).name} page {p['page']}: {w}", highlight=False)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(0, "--workers", help="embedded worker processes (0 = CPU cores); unused with a broker"),
+) -> None:
+    """Start the API with an embedded worker (or Celery when KHANA_BROKER_URL is set) on http://HOST:PORT."""
+    import ipaddress
+
+    import uvicorn
+
+    from api.app import create_app
+    from khana.settings import get_settings
+
+    settings = get_settings()
+    if workers:
+        settings.workers = workers
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not settings.station_tokens() and not loopback:
+        _fail(f"refusing to serve on {host} without station tokens: set KHANA_API_TOKENS='token=office,...'")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
 @app.command("make-test-page")
 def make_test_page(
     out: Path = typer.Argument(..., help="PNG file to write"),

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     max_pages_per_batch: int = 500
     max_image_pixels: int = 120_000_000
 
+    api_tokens: str = Field("", description="station API tokens: 'token=office,token2=office2'; empty = no auth "
+                            "(allowed only on a loopback address)")
+
+    def station_tokens(self) -> dict[str, str]:
+        pairs = [p.strip() for p in self.api_tokens.split(",") if p.strip()]
+        return {tok.strip(): office.strip() for tok, _, office in (p.partition("=") for p in pairs)}
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'khana.db'}"
 

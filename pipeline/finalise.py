@@ -28,7 +28,8 @@ def batch_report(batch: Batch, pages: list[Page]) -> dict:
         "document_type": batch.document_type,
         "deadline": batch.deadline.isoformat() if batch.deadline else None,
         "status": batch.status,
-        "pages": [p.report for p in pages if p.report],
+        "pages_total": len(pages),
+        "pages": [p.report for p in pages if p.status == "decided" and p.report],
         "searchable_pdf": batch.pdf_key,
     }
 

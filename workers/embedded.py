@@ -83,3 +83,106 @@ class EmbeddedWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class BackgroundWorker:
+    """The embedded worker of `khana serve` (no broker): a priority queue feeding the process pool.
+
+    Implements the service's `Dispatcher`. Urgent filings (priority 0) are taken first;
+    at most `processes` pages are in flight, so a newly arrived urgent page waits for one
+    page, not for the whole backlog. On start it re-drives whatever an earlier run left
+    open (pages pending or half-done, complete batches not finalised).
+    """
+
+    def __init__(self, rt: Runtime, processes: int | None = None):
+        import itertools
+        import queue
+        import threading
+
+        self.rt = rt
+        self.worker = EmbeddedWorker(rt, processes)
+        self._queue: "queue.PriorityQueue[tuple[int, int, str, str]]" = queue.PriorityQueue()
+        self._counter = itertools.count()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="khana-embedded-worker", daemon=True)
+        self._idle = threading.Event()
+
+    # Dispatcher protocol -----------------------------------------------------
+    def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None:
+        for pid in page_ids:
+            self._queue.put((priority, next(self._counter), "page", f"{pid}:{batch_id}"))
+
+    def redrive(self, page_id: str, status: str, priority: int) -> bool:
+        from storage.models import Page
+
+        with self.rt.db.session() as s:
+            page = s.get(Page, page_id)
+            if page is None:
+                return False
+            self.dispatch(page.batch_id, [page_id], priority)
+        return True
+
+    def finalise(self, batch_id: str, priority: int) -> bool:
+        self._queue.put((priority, next(self._counter), "finalise", batch_id))
+        return True
+
+    # lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        from workers.sweeper import sweep
+
+        sweep(self.rt, self, stuck_after_s=0)  # recover what a previous run left open
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.worker.close()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """True once the queue is empty and nothing is in flight (used by tests and shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _loop(self) -> None:
+        import queue
+
+        import logging
+        import time
+
+        from workers.sweeper import sweep
+
+        log = logging.getLogger("khana.workers")
+        pool = self.worker._ensure_pool()
+        in_flight: dict[Future, tuple[str, str]] = {}
+        next_sweep = time.monotonic() + 60
+        while not self._stop.is_set():
+            if time.monotonic() >= next_sweep:  # pages whose task failed (store or database hiccup)
+                next_sweep = time.monotonic() + 60
+                try:
+                    sweep(self.rt, self)
+                except Exception:  # noqa: BLE001
+                    log.warning("embedded sweep failed", exc_info=True)
+            while len(in_flight) < self.worker.processes:
+                try:
+                    _prio, _n, kind, arg = self._queue.get(timeout=0.2 if not in_flight else 0.0)
+                except queue.Empty:
+                    break
+                self._idle.clear()
+                if kind == "page":
+                    pid, batch_id = arg.split(":", 1)
+                    in_flight[pool.submit(_run_page, pid)] = ("page", batch_id)
+                else:
+                    in_flight[pool.submit(_finalise, arg)] = ("finalise", arg)
+            if not in_flight:
+                if self._queue.empty():
+                    self._idle.set()
+                continue
+            done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                kind, batch_id = in_flight.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception:  # noqa: BLE001 - store/database hiccup: the periodic sweep re-drives it
+                    log.exception("embedded %s task failed", kind)
+                    continue
+                if kind == "page" and result[1] == "finalise":
+                    self.finalise(batch_id, 0)
