@@ -115,6 +115,7 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         if page.status == "corrected":
             return "ocr"
         s.execute(update(Page).where(Page.id == page_id).values(attempts=Page.attempts + 1))
+        s.execute(update(Batch).where(Batch.id == page.batch_id, Batch.status == "received").values(status="processing"))
         report = base_report(page)
         file_key, file_sha, file_page = page.file.object_key, page.file.sha256, page.file_page
         corrected_key, overlay_key = _page_key(page, "corrected.png"), _page_key(page, "problems.png")
