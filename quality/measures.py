@@ -231,8 +231,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     m.char_height_px = float(cp.line_height_px / max(cp.upscale, 1e-6))
     m.effective_resolution = float(cp.line_height_px)
     # blank: almost no ink and no text-line structure
-    m.blank = bool(m.text_coverage < 0.0015 or (m.text_lines < 1) or
-                   (cp.skew_confidence < 1.3 and m.text_coverage < 0.004))
+    m.blank = bool(m.text_coverage < 0.0015 or (m.text_lines < 1 and m.text_coverage < 0.004))
 
     # full-resolution crops for blur, stroke and noise
     span = max(cp.paper_level * m.contrast, 1.0)
