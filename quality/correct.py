@@ -194,14 +194,15 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     ori_conf = 0.0
     lh, bands = 0.0, []
     if has_lines:
-        m8 = mask_c.astype(np.uint8) * 255
-        rot, _ = rotate_bound(m8, -angle, fill=0, interp=cv2.INTER_NEAREST)
-        rot = rot > 127
-        ev, nlines = updown_evidence(rot)
+        upg, _ = rotate_bound(norm_work, -angle, fill=255, interp=cv2.INTER_LINEAR)
+        rot = upg < 128
+        ev, nlines = updown_evidence(upg)
+        if abs(ev) < 0.06 and fine is not norm_work:  # weak at working scale: look closer
+            upf, _ = rotate_bound(fine, -angle, fill=255, interp=cv2.INTER_LINEAR)
+            ev, nlines = updown_evidence(upf)
         if abs(ev) < 0.01 and orientation_hint is not None:
             try:
-                up_img, _ = rotate_bound(norm_work, -angle)
-                ev = float(orientation_hint(up_img))
+                ev = float(orientation_hint(upg))
             except Exception:  # an optional helper must never break correction
                 pass
         ori_conf = abs(ev)

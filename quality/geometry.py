@@ -154,28 +154,34 @@ def _line_bands(profile: np.ndarray, min_h: int = 3) -> list[tuple[int, int]]:
     return bands
 
 
-def updown_evidence(mask: np.ndarray) -> tuple[float, int]:
+def updown_evidence(page: np.ndarray) -> tuple[float, int]:
     """Evidence that a deskewed (lines horizontal) Persian/Arabic page is upright.
 
     Arabic script hangs off a strong baseline near the bottom of each line's core:
-    the row of maximum ink sits below the line's ink centroid, and tall ascenders
-    (alef, lam, kaf, tall strokes) extend further above the baseline than
-    descenders extend below.  Returns (score, lines used): score > 0 means upright.
+    the row of maximum ink sits below the line's ink centroid, and the ink mass sits
+    below the middle of the line band because tall ascenders (alef, lam, kaf) reach
+    further above the baseline than tails reach below.  `page` is a grey image (white
+    paper) or a boolean ink mask.  Grey ink profiles keep the asymmetry under blur.
+    Returns (score, lines used): score > 0 means upright.
     """
-    prof = mask.sum(axis=1).astype(np.float64)
-    bands = _line_bands(prof)
+    if page.dtype == np.bool_:
+        ink = page.astype(np.float64)
+        mprof = ink.sum(axis=1)
+    else:
+        ink = 255.0 - page.astype(np.float64)
+        ink[ink < 20] = 0
+        mprof = (page < 128).sum(axis=1).astype(np.float64)
+    prof = ink.sum(axis=1)
+    bands = _line_bands(mprof if mprof.max() > 0 else prof)
     votes = []
     for y0, y1 in bands:
         p = prof[y0:y1]
-        if p.sum() < 20 or y1 - y0 < 4:
+        if p.sum() <= 0 or y1 - y0 < 4:
             continue
-        yb = int(np.argmax(p))
         ys = np.arange(len(p), dtype=np.float64)
         cen = float((p * ys).sum() / p.sum())
         h = float(len(p))
-        # baseline below centroid => upright
-        votes.append((yb - cen) / h)
+        votes.append((float(np.argmax(p)) - cen) / h + (cen - (h - 1) / 2.0) / h)
     if not votes:
         return 0.0, 0
-    v = np.array(votes)
-    return float(np.median(v)), len(v)
+    return float(np.median(votes)), len(votes)

@@ -30,6 +30,7 @@ class PageMeasures:
     contrast: float = 1.0           # ink/paper separation after illumination normalisation 0..1
     dynamic_range: float = 255.0    # raw grey levels between paper and ink
     uneven_lighting: float = 0.0    # 1 - darkest paper / median paper (0 = even)
+    min_dynamic_range: float = 255.0  # grey levels between ink and paper in the darkest area
     # sharpness and noise
     blur_sigma_px: float = 0.0      # estimated Gaussian edge blur, raw pixels
     blur_rel: float = 0.0           # blur_sigma_px / (char_height_px / 10)
@@ -182,6 +183,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     m.contrast = float(max(0.0, (255.0 - min(cp.ink_level, 255.0)) / 255.0))
     m.dynamic_range = float(cp.paper_level * m.contrast)
     m.uneven_lighting = float(max(0.0, 1.0 - cp.paper_min / max(cp.paper_level, 1.0)))
+    m.min_dynamic_range = float(cp.paper_min * m.contrast)
     bl, bt, br, bb = cp.border
     ws = cp.work_scale
     if cp.background is not None:

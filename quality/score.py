@@ -17,6 +17,7 @@ PARAMS: dict[str, tuple[str, float, float, int]] = {
     "noise": ("noise", 0.45, 0.08, -1),
     "impulse": ("impulse_noise", 0.08, 0.02, -1),
     "range": ("dynamic_range", 14.0, 3.0, +1),
+    "shadow": ("min_dynamic_range", 8.0, 2.0, +1),
     "contrast": ("contrast", 0.12, 0.03, +1),
     "resolution": ("char_height_px", 11.0, 1.5, +1),
 }

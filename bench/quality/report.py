@@ -199,6 +199,20 @@ def remeasure(recs, size="full", seed=0):
         r["ms_quality"] = 1000 * (time.perf_counter() - t0)
         r["cpu_ms_quality"] = 1000 * (time.process_time() - p0)
         r["measures"] = m.as_dict()
+        changed = c.rotation != r["rotation"] or abs(c.skew_degrees - r["skew"]) > 0.05
+        if changed and it.text:  # the corrected image differs: OCR it again
+            from bench.quality.run import _ocr, _ocr_dict
+            from testpages.metrics import cer
+            hyp, om, to = _ocr(c.image, it.dpi * c.upscale, 40.0)
+            r["cer_after"] = 1.0 if to else min(1.0, cer(it.text, hyp))
+            r["ocr"], r["ocr_timeout"] = _ocr_dict(om), to
+            r["reocr"] = True
+        from bench.quality.run import angle_err
+        from quality.geometry import wrap45
+        r["skew"], r["rotation"] = c.skew_degrees, c.rotation
+        r["total_err"] = angle_err(c.skew_degrees - c.rotation, it.true_skew - it.true_rotation)
+        r["orientation_ok"] = r["total_err"] < 10.0
+        r["skew_err"] = abs(wrap45(c.skew_degrees - it.true_skew))
     return recs
 
 
