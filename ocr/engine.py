@@ -444,7 +444,8 @@ def refill_missed_lines(
                     line.append(w)
             if line:
                 break
-        if line:
+        # a signature, a stamp or a rule read as "text" comes back with low confidence
+        if line and sum(w.conf for w in line) / len(line) >= 60:
             new_lines.append(line)
     if not new_lines:
         return words
@@ -472,6 +473,7 @@ def recognise(
 ) -> OcrResult:
     """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
     t0 = time.perf_counter()
+    dpi = int(dpi or 300)
     deadline = time.monotonic() + timeout_s
     out = run_tesseract(gray, dpi=dpi, timeout_s=timeout_s, lang=lang, psm=psm, threads=threads)
     words = parse_tsv(out["tsv"].decode("utf-8", "replace"))

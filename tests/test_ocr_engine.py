@@ -134,3 +134,40 @@ def test_runs_with_one_omp_thread(monkeypatch):
     recognise(np.full((300, 300), 255, np.uint8))
     assert seen["env"]["OMP_THREAD_LIMIT"] == "1"
     assert "OMP_THREAD_LIMIT" not in os.environ
+
+
+def test_no_text_invented_from_signature_stamp_and_rule():
+    import cv2
+
+    page = render_page(font="nazli", seed=3, n_words=60)
+    img = page.image.copy()
+    rng = np.random.default_rng(1)
+    scribble = (np.cumsum(rng.normal(0, 12, (60, 2)), axis=0) + [1500, 2600]).astype(np.int32)
+    cv2.polylines(img, [scribble], False, 0, 4)  # a signature
+    cv2.circle(img, (700, 2700), 180, 60, 6)  # a stamp
+    cv2.line(img, (300, 2300), (2100, 2300), 0, 3)  # a rule
+    result = recognise(img)
+    assert len(result.text.splitlines()) == len(page.text.splitlines())
+    assert cer(page.text, result.text) <= CER_BAR
+
+
+def test_refills_a_line_the_layout_dropped(monkeypatch):
+    """Simulate Tesseract's layout skipping a line: the line is read on its own."""
+    from ocr import engine
+
+    page = render_page(font="sans", seed=5, n_words=40)
+    real = engine.parse_tsv
+    calls = {"n": 0}
+
+    def drop_second_line(tsv):
+        words = real(tsv)
+        calls["n"] += 1
+        if calls["n"] == 1:  # the full-page pass only
+            words = [w for w in words if w.line != 1]
+        return words
+
+    monkeypatch.setattr(engine, "parse_tsv", drop_second_line)
+    result = recognise(page.image)
+    assert len(result.text.splitlines()) == len(page.text.splitlines())
+    assert cer(page.text, result.text) <= CER_BAR
+    assert [w.line for w in result.words] == sorted(w.line for w in result.words)

@@ -113,6 +113,7 @@ def test_page_labels_metadata_and_pdfa_identification(pdf_bytes):
     assert meta["pdfaid:part"] == "2" and meta["pdfaid:conformance"] == "B"
     assert meta["dc:title"] == "دادخواست ۱۴۰۲۰۹۹۸۲۱۵۳۸۰۰۰۱۲"
     assert pdf.Root.OutputIntents[0].S == "/GTS_PDFA1"
+    assert pdf.check_pdf_syntax() == []  # qpdf: no syntax or structure problems
     font = pdf.pages[0].Resources.Font.F1
     assert font.DescendantFonts[0].FontDescriptor.FontFile2 is not None  # embedded
     pdf.close()
