@@ -156,6 +156,10 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     paper_min = float(np.percentile(inner, 2))
     bg_full = cv2.resize(bg_t, (w, h), interpolation=cv2.INTER_LINEAR)
     norm = cv2.divide(g, bg_full, scale=255)
+    dead = bg_t < 12  # paper darker than 12 grey levels: nothing recoverable, do not amplify noise
+    if dead.any() and not dead.all():
+        dm = cv2.resize(dead.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        norm[dm > 0] = 255
     if any(border):
         fb = [int(round(b / ws)) + 2 if b else 0 for b in border]
         if fb[0]:

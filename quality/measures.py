@@ -39,6 +39,7 @@ class PageMeasures:
     impulse_noise: float = 0.0      # fraction of salt-and-pepper pixels
     # resolution and text
     stroke_width_px: float = 0.0
+    stroke_depth: float = 1.0       # median darkness of stroke centres, 0..1 (thin + blurred -> low)
     char_height_px: float = 0.0     # median text-line band height, raw pixels
     effective_resolution: float = 0.0  # char height in px at which OCR sees the text (after upscale)
     text_coverage: float = 0.0      # ink fraction of the page
@@ -51,7 +52,7 @@ class PageMeasures:
     skew_confidence: float = 0.0
     orientation_confidence: float = 0.0
     cut_off: bool = False
-    cut_off_edges: list = field(default_factory=list)   # e.g. ["right"]
+    cut_off_edges: list = field(default_factory=list)   # e.g. ["right"], edges of the corrected image
     cut_off_fraction: float = 0.0   # largest share of an edge where text touches it
     border_fraction: float = 0.0    # widest scanner-lid border / page side
     # problem regions in corrected-image coordinates: (left, top, width, height)
@@ -116,6 +117,18 @@ def _edge_blur(crop_norm: np.ndarray) -> float:
     return max(sig)
 
 
+def _stroke_depth(crop_norm: np.ndarray) -> float:
+    """How dark stroke centres get (0..1): thin strokes under blur never reach full ink."""
+    c = cv2.medianBlur(crop_norm, 3)
+    lo, hi = np.percentile(c, 0.5), np.percentile(c, 90)
+    if hi - lo < 3:
+        return 0.0
+    mins = (cv2.erode(c, np.ones((5, 5), np.uint8)) == c) & (c < hi - 0.25 * (hi - 0.0))
+    if mins.sum() < 10:
+        return 0.0
+    return float(max(0.0, (hi - np.median(c[mins])) / max(hi, 1.0)))
+
+
 def _stroke_width(crop_norm: np.ndarray) -> float:
     c = cv2.medianBlur(crop_norm, 3)
     lo, hi = np.percentile(c, 1), np.percentile(c, 90)
@@ -145,6 +158,17 @@ def _noise(crop_raw: np.ndarray, paper: float, span: float) -> tuple[float, floa
         return 0.0, impulse
     sigma = float(np.sqrt(np.mean(r * r)))
     return sigma / max(span, 1.0), impulse
+
+
+def _edges_after_rotation(edges: list, rotation: int) -> list:
+    """Raw-image edge names -> edges of the corrected (rotated CCW by `rotation`) image."""
+    turn = {"top": "left", "left": "bottom", "bottom": "right", "right": "top"}  # one CCW quarter turn
+    out = []
+    for e in edges:
+        for _ in range((rotation // 90) % 4):
+            e = turn[e]
+        out.append(e)
+    return out
 
 
 def _edge_contact(mask: np.ndarray, border: tuple[int, int, int, int]) -> dict[str, float]:
@@ -243,7 +267,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
         ncrops = [g[max(0, y0):max(0, y0) + 256, max(0, x0):max(0, x0) + 256] for y0, x0 in
                   ((hh // 2 - 128, ww // 2 - 128), (hh // 4, ww // 4), (3 * hh // 4 - 256, 3 * ww // 4 - 256),
                    (hh // 4, 3 * ww // 4 - 256))]
-        blurs, strokes, noises, imps = [], [], [], []
+        blurs, strokes, noises, imps, depths = [], [], [], [], []
         for c in crops:
             # local illumination normalisation of the crop
             cb = cv2.dilate(c, np.ones((9, 9), np.uint8))
@@ -251,6 +275,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             cn = cv2.divide(c, cb, scale=255)
             blurs.append(_edge_blur(cn))
             strokes.append(_stroke_width(cn))
+            depths.append(_stroke_depth(cn))
         for c in ncrops:
             if c.size == 0:
                 continue
@@ -259,6 +284,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             imps.append(im)
         m.blur_sigma_px = float(np.median(blurs))
         m.stroke_width_px = float(np.median(strokes))
+        m.stroke_depth = float(np.median(depths)) if depths else 0.0
         m.noise = float(np.median(noises)) if noises else 0.0
         m.impulse_noise = float(np.median(imps)) if imps else 0.0
         ref = max(m.char_height_px, 4.0) / 10.0  # blur in tenths of the text-line height
@@ -276,7 +302,7 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
         vals = sorted(contact.values())
         floor = vals[len(vals) // 2] if vals else 0.0  # noise touches every edge alike
         bad = [k for k, v in contact.items() if v >= 0.02 and v > 3.0 * floor]
-        m.cut_off_edges = bad
+        m.cut_off_edges = _edges_after_rotation(bad, cp.rotation)
         m.cut_off_fraction = float(max(contact.values())) if contact else 0.0
         m.cut_off = bool(bad)
 

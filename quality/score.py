@@ -20,6 +20,7 @@ PARAMS: dict[str, tuple[str, float, float, int]] = {
     "shadow": ("min_dynamic_range", 8.0, 2.0, +1),
     "contrast": ("contrast", 0.12, 0.03, +1),
     "resolution": ("char_height_px", 11.0, 1.5, +1),
+    "depth": ("stroke_depth", 0.25, 0.05, +1),
 }
 
 
