@@ -124,7 +124,7 @@ def _make_font(pdf: Pdf) -> pikepdf.Object:
         )
     )
     # every CID -> glyph 1 (the single empty glyph)
-    cid_to_gid = pikepdf.Stream(pdf, b"\x00\x01" * 65536)
+    cid_to_gid = pikepdf.Stream(pdf, zlib.compress(b"\x00\x01" * 65536, 9), Filter=Name.FlateDecode)
     cid_font = pdf.make_indirect(
         Dictionary(
             Type=Name.Font,
@@ -143,7 +143,7 @@ def _make_font(pdf: Pdf) -> pikepdf.Object:
             BaseFont=Name.GlyphLessFont,
             Encoding=Name("/Identity-H"),
             DescendantFonts=Array([cid_font]),
-            ToUnicode=pdf.make_indirect(pikepdf.Stream(pdf, _to_unicode_cmap())),
+            ToUnicode=pdf.make_indirect(pikepdf.Stream(pdf, zlib.compress(_to_unicode_cmap(), 9), Filter=Name.FlateDecode)),
         )
     )
 
