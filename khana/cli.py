@@ -6,7 +6,6 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import List, Optional
 
@@ -200,8 +199,6 @@ def make_test_page(
     blank: bool = typer.Option(False, help="an empty sheet instead of text"),
 ) -> None:
     """Render a synthetic A4 Persian page at 300 dpi (for trying Khana without a scanner)."""
-    import cv2
-
     from testpages import degrade, render_page
 
     if blank:

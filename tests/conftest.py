@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated embedded-default home, generated test pages, the CLI."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -32,6 +33,22 @@ def khana_home(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def rt(khana_home):
+    """A Runtime on the fresh embedded-default home."""
+    from pipeline.runtime import Runtime
+
+    r = Runtime.from_settings()
+    yield r
+    r.close()
+
+
+def png_bytes(img, dpi: int = 300) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG", dpi=(dpi, dpi))
+    return buf.getvalue()
 
 
 def save_png(img, path: Path, dpi: int = 300) -> Path:

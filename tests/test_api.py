@@ -1,7 +1,6 @@
 """The station API: uploads acknowledged only once stored, status and rescan lists, PDFs, auth."""
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import png_bytes
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -22,20 +21,14 @@ from storage.models import Batch
 from testpages import degrade, render_page
 
 
-def png(img) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "PNG", dpi=(300, 300))
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def text_png() -> bytes:
-    return png(render_page(n_words=50, seed=21, size_pt=14).image)
+    return png_bytes(render_page(n_words=50, seed=21, size_pt=14).image)
 
 
 @pytest.fixture(scope="module")
 def blank_png() -> bytes:
-    return png(degrade.blank(seed=4))
+    return png_bytes(degrade.blank(seed=4))
 
 
 FORM = {"court": "tehran-civil-12", "case_number": "140209987654321", "document_type": "petition"}

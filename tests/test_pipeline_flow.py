@@ -5,35 +5,21 @@ import io
 import json
 
 import pytest
-from PIL import Image
+from conftest import png_bytes
 from sqlalchemy import func, select
 
 import quality
 from pipeline import stages
 from pipeline.finalise import finalise_batch
-from pipeline.runtime import Runtime
 from pipeline.service import BatchMeta, KhanaService, Upload
 from storage.models import AuditEvent, Batch, Delivery, Page
 from storage.objects import sha256_hex
 from testpages import degrade, render_page
 
 
-def png(img) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "PNG", dpi=(300, 300))
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def text_page() -> bytes:
-    return png(render_page(n_words=50, seed=11, size_pt=14).image)
-
-
-@pytest.fixture
-def rt(khana_home):
-    r = Runtime.from_settings()
-    yield r
-    r.close()
+    return png_bytes(render_page(n_words=50, seed=11, size_pt=14).image)
 
 
 META = BatchMeta(office="11-2301", court="tehran-civil-12", case_number="140209987654321", document_type="petition")
@@ -74,7 +60,7 @@ def test_passing_batch_is_assembled_and_delivered_with_verified_manifest(rt, tex
 
 @pytest.mark.slow
 def test_batch_with_a_held_page_waits_and_is_not_delivered(rt, text_page):
-    sub = KhanaService(rt).submit_batch([Upload("p.png", text_page), Upload("blank.png", png(degrade.blank()))], META)
+    sub = KhanaService(rt).submit_batch([Upload("p.png", text_page), Upload("blank.png", png_bytes(degrade.blank()))], META)
     run_all(rt, sub)
     assert finalise_batch(rt, sub.batch_id) == "held"
     svc = KhanaService(rt)
@@ -88,7 +74,7 @@ def test_batch_with_a_held_page_waits_and_is_not_delivered(rt, text_page):
 
 
 def test_a_page_is_decided_exactly_once(rt):
-    sub = KhanaService(rt).submit_batch([Upload("blank.png", png(degrade.blank()))], META)
+    sub = KhanaService(rt).submit_batch([Upload("blank.png", png_bytes(degrade.blank()))], META)
     pid = sub.page_ids[0]
     assert stages.run_quality(rt, pid) == "finalise"
     # re-delivered tasks find the page decided
@@ -103,7 +89,7 @@ def test_internal_error_holds_the_page_for_qa(rt, monkeypatch):
         raise RuntimeError("synthetic failure in correction")
 
     monkeypatch.setattr(quality, "correct_page", broken)
-    sub = KhanaService(rt).submit_batch([Upload("blank.png", png(degrade.blank()))], META)
+    sub = KhanaService(rt).submit_batch([Upload("blank.png", png_bytes(degrade.blank()))], META)
     assert stages.run_page(rt, sub.page_ids[0]) == "finalise"
     with rt.db.session() as s:
         page = s.get(Page, sub.page_ids[0])

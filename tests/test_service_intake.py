@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from pipeline.runtime import Runtime
 from pipeline.service import BadInput, BatchMeta, KhanaService, Upload, deadline_priority
 from storage.models import AuditEvent, Batch, OriginalFile, Page
 from storage.objects import ObjectStoreError
@@ -33,13 +32,6 @@ class Recorder:
 
     def dispatch(self, batch_id, page_ids, priority):
         self.calls.append((batch_id, list(page_ids), priority))
-
-
-@pytest.fixture
-def rt(khana_home):
-    r = Runtime.from_settings()
-    yield r
-    r.close()
 
 
 META = BatchMeta(office="11-2301", court="tehran-civil-12", case_number="140209987654321", document_type="petition")
