@@ -171,3 +171,11 @@ def test_refills_a_line_the_layout_dropped(monkeypatch):
     assert len(result.text.splitlines()) == len(page.text.splitlines())
     assert cer(page.text, result.text) <= CER_BAR
     assert [w.line for w in result.words] == sorted(w.line for w in result.words)
+
+
+@pytest.mark.parametrize("font", ["sans", "nazli"])
+def test_persian_comma_is_not_read_as_full_stop(font):
+    text = "دادگاه عمومی، خواهان محترم، خوانده پرونده، و دادسرا. رأی صادر شد، و ابلاغ گردید."
+    page = render_page(text, font=font, size_pt=14)
+    result = recognise(page.image)
+    assert result.text.count("،") == 4 and result.text.count(".") == 2, result.text
