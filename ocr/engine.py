@@ -10,6 +10,12 @@ Output is Tesseract's TSV: one row per word with box, confidence and the
 block/paragraph/line numbers. Tesseract's iterator already yields words of a
 right-to-left line in reading order (right to left), and lines top to bottom within
 a block; we keep that order and number lines consecutively.
+
+After Tesseract (all measured in bench/ocr, explained in docs/ocr.md): lines the
+page layout dropped are read again on their own (`refill_missed_lines`), digit groups
+of one number are merged (`merge_numbers`), Latin-digit numbers are re-read with `eng`
+(`reread_latin_numbers`), overlapping boxes are clamped (`repair_boxes`) and the
+Persian comma is told from a full stop (`fix_persian_commas`).
 """
 from __future__ import annotations
 
