@@ -534,4 +534,21 @@ class KhanaStack:
             except Exception:  # noqa: BLE001
                 pass
         self.purge_queues()
+        self._delete_broker_keys()
         self.rt.close()
+
+    def _delete_broker_keys(self) -> None:
+        """Leave nothing of this stack in a shared Redis (its keys all carry its prefix)."""
+        prefix = self.worker_settings.broker_key_prefix
+        if not prefix:
+            return
+        try:
+            import redis as redis_lib
+
+            r = redis_lib.Redis.from_url(self.env["KHANA_BROKER_URL"], socket_connect_timeout=2, socket_timeout=5)
+            keys = list(r.scan_iter(match=f"{prefix}*", count=500))
+            if keys:
+                r.delete(*keys)
+            r.close()
+        except Exception:  # noqa: BLE001 - best effort
+            pass

@@ -42,6 +42,12 @@ def _init_process(**_kw) -> None:
     global _rt
     _rt = None  # never reuse the parent's engine/connections after fork
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:  # one pool process = one core: no OpenCV thread pool competing with the other processes
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:  # noqa: BLE001
+        pass
     try:
         runtime()
     except Exception:  # noqa: BLE001 - the database may be down right now; tasks retry
