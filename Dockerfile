@@ -24,6 +24,7 @@ COPY ocr ./ocr
 COPY quality ./quality
 COPY storage ./storage
 COPY testpages ./testpages
+COPY api ./api
 RUN pip install . \
  && useradd --system --uid 10001 --home-dir /var/lib/khana --create-home khana
 
