@@ -32,8 +32,11 @@ class CeleryDispatcher:
             return False
 
     def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None:
-        for pid in page_ids:
-            self._publish("khana.quality", pid, priority)
+        for n, pid in enumerate(page_ids):
+            if not self._publish("khana.quality", pid, priority):
+                # the broker is down: do not make the station wait for every page in turn
+                log.warning("batch %s: %d page(s) left for the sweeper", batch_id, len(page_ids) - n)
+                return
 
     def redrive(self, page_id: str, status: str, priority: int) -> bool:
         """Enqueue a stuck page at the stage it is waiting for."""
