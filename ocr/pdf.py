@@ -201,6 +201,7 @@ def text_layer_ops(words: list[Word], dpi: int, page_height_px: int) -> bytes:
         baseline = (page_height_px - bottom) * k + 0.15 * height_pt
         size = height_pt
         out.append(f"{FONT_NAME} {size:.2f} Tf")
+        placed: list[tuple[float, float]] = []  # (x0, x1) of each word in points, reading order
         for w in lw:
             text = w.text.strip()
             n = len(text.encode("utf-16-be")) // 2
@@ -211,6 +212,18 @@ def text_layer_ops(words: list[Word], dpi: int, page_height_px: int) -> bytes:
             x0 = (w.left + shrink / 2) * k
             tz = 100.0 * width_pt / natural if natural > 0 else 100.0
             out.append(f"{tz:.2f} Tz 1 0 0 1 {x0:.2f} {baseline:.2f} Tm <{_hex_utf16(visual_order(text))}> Tj")
+            placed.append((x0, x0 + width_pt))
+        # A wide gap inside one OCR line (a header's right and left fields) would make
+        # Poppler split the line into two columns. An invisible RIGHT-TO-LEFT MARK,
+        # stretched over the middle of the gap with a normal word gap left on each
+        # side, keeps the line together; extractors drop or ignore the mark.
+        space = 0.4 * size
+        for (a0, a1), (b0, b1) in zip(placed, placed[1:]):
+            gap_l, gap_r = (b1, a0) if b1 <= a0 else (a1, b0)
+            if gap_r - gap_l > 4 * space:
+                width = gap_r - gap_l - 2 * space
+                tz = 100.0 * width / (size * GLYPH_ADVANCE / 1000.0)
+                out.append(f"{tz:.2f} Tz 1 0 0 1 {gap_l + space:.2f} {baseline:.2f} Tm <200F> Tj")
     out.append("ET")
     return ("\n".join(out) + "\n").encode("ascii")
 

@@ -189,3 +189,24 @@ def test_whitening_keeps_faint_pages():
 def test_empty_batch_is_rejected():
     with pytest.raises(ValueError):
         build_searchable_pdf([])
+
+
+def test_court_header_with_fields_at_both_margins_stays_one_line_per_row():
+    """A header row holds one field at the right margin and one at the left; poppler
+    must not split it into two columns (the gap is bridged by an invisible RLM)."""
+    from testpages.headers import render_header
+
+    page = render_header("dadnameh", font="nazli", persian_digits=False, seed=11)
+    result = recognise(page.image, dpi=page.dpi)
+    pdf = build_searchable_pdf([PdfPage(page.image, page.dpi, result.words)])
+    want = lines_of(result.text)
+    for mode in ((), ("-layout",)):
+        got = lines_of(pdftotext(pdf, *mode))
+        assert [letters(x) for x in got] == [letters(x) for x in want], mode
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        assert lines_of(BIDI.sub("", doc[0].get_textpage().get_text_range())) == want
+    finally:
+        doc.close()
+    row = next(x for x in want if "شماره پرونده" in x)
+    assert "شماره بایگانی شعبه" in row  # both fields of the row on one line
