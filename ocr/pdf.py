@@ -150,28 +150,44 @@ def _make_font(pdf: Pdf) -> pikepdf.Object:
 
 _LTR_RUN = re.compile(r"[0-9A-Za-z۰-۹٠-٩]+(?:[.,/:\-٫٬][0-9A-Za-z۰-۹٠-٩]+)*")
 _RTL_CHAR = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+# strong right-to-left letters (not Arabic punctuation, digits or marks)
+_RTL_LETTER = re.compile("[\u05d0-\u05ea\u0620-\u064a\u066e-\u066f\u0671-\u06d3\u06d5\u06ee-\u06ef\u06fa-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufefc]")
 
 
-def visual_order(text: str) -> str:
+def visual_order(text: str, rtl_line: bool = True) -> str:
     """The word's characters left to right as they appear on the page.
 
     Extractors (Poppler, PDFium) see glyphs drawn left to right and, for
     right-to-left script, reverse them back into logical order; so a Persian word is
-    written reversed, with its runs of digits or Latin letters kept left to right.
-    Mirrored brackets/quotes are swapped as a bidi renderer would.
+    written reversed, with its runs of digits or Latin letters kept left to right and
+    brackets mirrored, as a bidi renderer draws it.
+
+    On a right-to-left line, a word edge that is not a Persian letter (punctuation,
+    digits, a whole number) gets an invisible RIGHT-TO-LEFT MARK: Poppler treats every
+    non-RTL character next to a space as part of a left-to-right run and prints such
+    runs in visual order ("کرد: پیش" came out "کرد :پیش", "1401/05/08 تاریخ" came out
+    " 1401/05/08تاریخ"); the mark closes the run. PDFium ignores it.
     """
-    if not _RTL_CHAR.search(text):
-        return text
-    parts: list[str] = []
-    pos = 0
-    for m in _LTR_RUN.finditer(text):
-        parts.extend(_mirror(c) for c in text[pos : m.start()])
-        parts.append(m.group(0))
-        pos = m.end()
-    parts.extend(_mirror(c) for c in text[pos:])
-    return "".join(reversed(parts))
+    if _RTL_CHAR.search(text):
+        parts: list[str] = []
+        pos = 0
+        for m in _LTR_RUN.finditer(text):
+            parts.extend(_mirror(c) for c in text[pos : m.start()])
+            parts.append(m.group(0))
+            pos = m.end()
+        parts.extend(_mirror(c) for c in text[pos:])
+        out = "".join(reversed(parts))
+    else:
+        out = text
+    if rtl_line and out:
+        if not _RTL_LETTER.match(out[0]):
+            out = RLM + out
+        if not _RTL_LETTER.match(out[-1]):
+            out = out + RLM
+    return out
 
 
+RLM = "\u200f"
 _MIRROR = {"(": ")", ")": "(", "[": "]", "]": "[", "«": "»", "»": "«", "<": ">", ">": "<", "{": "}", "}": "{"}
 
 
@@ -202,8 +218,10 @@ def text_layer_ops(words: list[Word], dpi: int, page_height_px: int) -> bytes:
         size = height_pt
         out.append(f"{FONT_NAME} {size:.2f} Tf")
         placed: list[tuple[float, float]] = []  # (x0, x1) of each word in points, reading order
+        line_text = "".join(w.text for w in lw)
+        rtl_line = len(_RTL_LETTER.findall(line_text)) >= len(re.findall("[A-Za-z]", line_text))
         for w in lw:
-            text = w.text.strip()
+            text = visual_order(w.text.strip(), rtl_line)
             n = len(text.encode("utf-16-be")) // 2
             natural = n * size * GLYPH_ADVANCE / 1000.0
             # keep a visible gap to the neighbours so extractors put a space between words
@@ -211,7 +229,7 @@ def text_layer_ops(words: list[Word], dpi: int, page_height_px: int) -> bytes:
             width_pt = max(0.5, (w.width - shrink) * k)
             x0 = (w.left + shrink / 2) * k
             tz = 100.0 * width_pt / natural if natural > 0 else 100.0
-            out.append(f"{tz:.2f} Tz 1 0 0 1 {x0:.2f} {baseline:.2f} Tm <{_hex_utf16(visual_order(text))}> Tj")
+            out.append(f"{tz:.2f} Tz 1 0 0 1 {x0:.2f} {baseline:.2f} Tm <{_hex_utf16(text)}> Tj")
             placed.append((x0, x0 + width_pt))
         # A wide gap inside one OCR line (a header's right and left fields) would make
         # Poppler split the line into two columns. An invisible RIGHT-TO-LEFT MARK,

@@ -45,10 +45,17 @@ def pdf_bytes(ocr_page):
     return build_searchable_pdf(pages, title="دادخواست ۱۴۰۲۰۹۹۸۲۱۵۳۸۰۰۰۱۲", metadata=meta)
 
 
+BRACKETS = str.maketrans("", "", "()[]«»")
+
+
+def poppler_form(line: str) -> str:
+    """Poppler prints brackets and guillemets of RTL text unmirrored (as for any RTL
+    PDF); everything else must come out exactly."""
+    return " ".join(line.translate(BRACKETS).split())
+
+
 def letters(line: str) -> str:
-    """A line's letters and digits in order (search form without spaces): what must
-    survive extraction exactly. Poppler's simplified bidi moves a punctuation mark or
-    digit that touches a space to the other side of it (کرد: پیش -> کرد :پیش)."""
+    """A line's letters and digits in order (search form without spaces)."""
     return search_form(line).replace(" ", "")
 
 
@@ -57,7 +64,7 @@ def test_pdftotext_gives_the_ocr_lines_in_reading_order(ocr_page, pdf_bytes, mod
     _, result = ocr_page
     extracted = lines_of(pdftotext(pdf_bytes, *mode, page=1))
     expected = lines_of(result.text)
-    assert [letters(x) for x in extracted] == [letters(x) for x in expected]
+    assert [poppler_form(x) for x in extracted] == [poppler_form(x) for x in expected]
     # and word for word: every Persian word of the OCR text is found as a word
     got_words = set(search_form(" ".join(extracted)).split())
     want = [w for w in search_form(result.text).split() if w.isalpha()]
@@ -147,7 +154,8 @@ def test_mixed_persian_latin_digits_words_order_and_content():
     pdf = build_searchable_pdf([PdfPage(img, 300, words)])
     for args in ((), ("-layout",)):
         got = lines_of(pdftotext(pdf, *args))
-        assert [letters(x) for x in got] == [letters(x) for x in want], args
+        assert [poppler_form(x) for x in got[:3]] == [poppler_form(x) for x in want[:3]], args
+        assert letters(got[3]) == letters(want[3])
         assert "140209982153800012" in got[0] and "۱۴۰۲/۰۷/۱۵" in got[0] and "0012345678" in got[1]
     doc = pdfium.PdfDocument(pdf)
     try:
@@ -160,10 +168,12 @@ def test_mixed_persian_latin_digits_words_order_and_content():
 
 
 def test_visual_order_keeps_numbers_left_to_right():
-    assert visual_order("abc 12") == "abc 12"
+    rlm = "\u200f"
+    assert visual_order("abc 12", rtl_line=False) == "abc 12"
     assert visual_order("سلام") == "مالس"
-    assert visual_order("ب۱۲۳") == "۱۲۳ب"
-    assert visual_order("(الف)") == "(فلا)"
+    assert visual_order("ب۱۲۳") == rlm + "۱۲۳ب"
+    assert visual_order("(الف)") == rlm + "(فلا)" + rlm
+    assert visual_order("1401/05/08") == rlm + "1401/05/08" + rlm
 
 
 def test_image_encoding_and_size():
@@ -202,7 +212,7 @@ def test_court_header_with_fields_at_both_margins_stays_one_line_per_row():
     want = lines_of(result.text)
     for mode in ((), ("-layout",)):
         got = lines_of(pdftotext(pdf, *mode))
-        assert [letters(x) for x in got] == [letters(x) for x in want], mode
+        assert [poppler_form(x) for x in got] == [poppler_form(x) for x in want], mode
     doc = pdfium.PdfDocument(pdf)
     try:
         assert lines_of(BIDI.sub("", doc[0].get_textpage().get_text_range())) == want
