@@ -380,10 +380,92 @@ def reread_latin_numbers(
         text = re.sub(r"\s+", "", out["txt"].decode("utf-8", "replace"))
         if _LATIN_NUMBER.match(text) and abs(len(text) - len(w.text)) <= max(2, len(w.text) // 4):
             w.text = text
-    return words
+    return _reread_mixed_numbers(gray, words, dpi=dpi, deadline=deadline, threads=threads, budget=MAX_REREADS - done)
+
+
+_DIGIT_CHARS = set("0123456789۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩")
+_OCR_DIGIT_FIX = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1"})
+
+
+def _mostly_digits(text: str) -> bool:
+    n = sum(c in _DIGIT_CHARS for c in text)
+    return n >= 1 and n >= 0.6 * len(text) and any(c in "0123456789" for c in text)
+
+
+def _reread_mixed_numbers(
+    gray: np.ndarray, words: list[Word], *, dpi: int, deadline: float, threads: int | None, budget: int
+) -> list[Word]:
+    """A Latin number `fas` garbled into Persian/Latin digit mixtures and pieces
+    (`0۳۱9 ۱0967` for 09121234567, typical in table cells) is read again with `eng`
+    over the pieces' joint box, without a whitelist: if `eng` sees a clean Latin number
+    there, it replaces the pieces; Persian digits come back as letters and are kept."""
+    out: list[Word] = []
+    for line in _group_lines(words):
+        i = 0
+        while i < len(line):
+            w = line[i]
+            if budget <= 0 or _LATIN_NUMBER.match(w.text) or not _mostly_digits(w.text):
+                out.append(w)
+                i += 1
+                continue
+            group = [w]
+            while i + 1 < len(line) and _mostly_digits(line[i + 1].text) and not _LATIN_NUMBER.match(line[i + 1].text):
+                a, b = group[-1], line[i + 1]
+                if max(a.left, b.left) - min(a.right, b.right) > 1.6 * max(a.height, b.height):
+                    break
+                group.append(b)
+                i += 1
+            i += 1
+            remaining = deadline - time.monotonic()
+            if remaining < 2.0:
+                out.extend(group)
+                budget = 0
+                continue
+            left, top = min(g.left for g in group), min(g.top for g in group)
+            right, bottom = max(g.right for g in group), max(g.bottom for g in group)
+            m = max(4, (bottom - top) // 4)
+            crop = gray[max(0, top - m) : bottom + m, max(0, left - m) : right + m]
+            crop = cv2.copyMakeBorder(crop, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+            budget -= 1
+            try:
+                res = run_tesseract(crop, dpi=dpi, timeout_s=min(10.0, remaining), lang="eng", psm=7,
+                                    threads=threads, renderers=("txt",))
+            except OcrError:
+                out.extend(group)
+                continue
+            text = re.sub(r"\s+", "", res["txt"].decode("utf-8", "replace")).translate(_OCR_DIGIT_FIX)
+            if _LATIN_NUMBER.match(text):
+                out.append(Word(text, min(g.conf for g in group), left, top, right - left, bottom - top, w.line))
+            else:
+                out.extend(group)
+    return out
 
 
 MAX_LINE_REFILLS = 6
+
+
+def remove_rules(gray: np.ndarray) -> np.ndarray:
+    """White out long horizontal and vertical rules (form grids, table borders,
+    underlines) before OCR; returns `gray` itself when there are none.
+
+    Tesseract's PSM 6 reads nothing at all on a ruled form (measured: CER 100 % on a
+    4-row table that it reads at 0 % once the rules are gone). Runs of ink at least
+    1/15 of the page width (horizontal) or 1/30 of its height (vertical) are rules:
+    Persian words have no straight stroke that long. The page image kept for the PDF
+    is not touched.
+    """
+    h, w = gray.shape
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    hlen, vlen = max(120, w // 15), max(100, h // 30)
+    horiz = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hlen, 1)))
+    vert = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen)))
+    rules = cv2.bitwise_or(horiz, vert)
+    if not rules.any():
+        return gray
+    rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
+    out = gray.copy()
+    out[rules > 0] = 255
+    return out
 
 
 def _ink_bands(gray: np.ndarray, min_gap: int) -> list[tuple[int, int, int, int]]:
@@ -497,11 +579,14 @@ def recognise(
     threads: int | None = 1,
     reread_numbers: bool = True,
     refill_lines: bool = True,
+    strip_rules: bool = True,
 ) -> OcrResult:
     """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
     t0 = time.perf_counter()
     dpi = int(dpi or 300)
     deadline = time.monotonic() + timeout_s
+    if gray.ndim == 2 and gray.dtype == np.uint8 and gray.size and strip_rules:
+        gray = remove_rules(gray)
     out = run_tesseract(gray, dpi=dpi, timeout_s=timeout_s, lang=lang, psm=psm, threads=threads)
     words = parse_tsv(out["tsv"].decode("utf-8", "replace"))
     for w in words:
