@@ -77,7 +77,8 @@ def _worst_factor(m) -> list[str]:
     terms = factor_terms(m)
     name = min(terms, key=terms.get)
     code = {"blur": "blurred", "noise": "noisy", "impulse": "noisy", "range": "too_dark" if m.paper_level < 128 else "faded",
-            "contrast": "faded", "resolution": "low_resolution"}[name]
+            "contrast": "faded", "resolution": "low_resolution", "shadow": "uneven_lighting",
+            "depth": "blurred"}.get(name, "blurred")
     return [code]
 
 
@@ -90,7 +91,8 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
         return ["too_dark"] if m.paper_level < policy.reasons.get("too_dark_paper_max", 60.0) else ["blank"]
     if not m.skew_recoverable:
         out.append("skew_unrecoverable")
-    if m.cut_off and e.get("hold_cut_off", True) and m.cut_off_fraction >= e.get("cut_off_min_fraction", 0.02):
+    if m.cut_off and e.get("hold_cut_off", True) and (
+            m.cut_off_fraction >= e.get("cut_off_min_fraction", 0.004) or m.border_fraction > 0):
         out.append("cut_off")
     if m.blur_rel >= e.get("blur_rel_max", 1.6):
         out.append("blurred")

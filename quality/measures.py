@@ -17,6 +17,7 @@ from .correct import WORK_SIDE, CorrectedPage
 from .geometry import _line_bands
 
 GRID = (8, 6)  # rows, cols of the problem-region grid
+PIXEL_BLUR_FLOOR = 0.8  # px: edge spread of a perfectly sharp, anti-aliased scan
 
 
 @dataclass
@@ -33,7 +34,7 @@ class PageMeasures:
     min_dynamic_range: float = 255.0  # grey levels between ink and paper in the darkest area
     # sharpness and noise
     blur_sigma_px: float = 0.0      # estimated Gaussian edge blur, raw pixels
-    blur_rel: float = 0.0           # blur_sigma_px / (char_height_px / 10)
+    blur_rel: float = 0.0           # blur beyond the 0.8 px sampling floor / (char_height_px / 10)
     sharpness: float = 1.0          # 0..1 (1 = crisp)
     noise: float = 0.0              # paper noise sigma relative to ink/paper contrast
     impulse_noise: float = 0.0      # fraction of salt-and-pepper pixels
@@ -123,7 +124,7 @@ def _stroke_depth(crop_norm: np.ndarray) -> float:
     lo, hi = np.percentile(c, 0.5), np.percentile(c, 90)
     if hi - lo < 3:
         return 0.0
-    mins = (cv2.erode(c, np.ones((5, 5), np.uint8)) == c) & (c < hi - 0.25 * (hi - 0.0))
+    mins = (cv2.erode(c, np.ones((5, 5), np.uint8)) == c) & (c < hi - 0.25 * (hi - lo))
     if mins.sum() < 10:
         return 0.0
     return float(max(0.0, (hi - np.median(c[mins])) / max(hi, 1.0)))
@@ -284,11 +285,15 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             imps.append(im)
         m.blur_sigma_px = float(np.median(blurs))
         m.stroke_width_px = float(np.median(strokes))
-        m.stroke_depth = float(np.median(depths)) if depths else 0.0
+        # relative to the page's ink/paper contrast: a faded but sharp page is deep, a blurred thin font is not
+        m.stroke_depth = float(min(1.0, np.median(depths) / max(m.contrast, 0.02))) if depths else 0.0
         m.noise = float(np.median(noises)) if noises else 0.0
         m.impulse_noise = float(np.median(imps)) if imps else 0.0
         ref = max(m.char_height_px, 4.0) / 10.0  # blur in tenths of the text-line height
-        m.blur_rel = float(min(m.blur_sigma_px / ref, 50.0)) if math.isfinite(m.blur_sigma_px) else 50.0
+        # optical blur beyond the sampling floor (a sharp scan measures ~0.8 px at any resolution;
+        # the cost of coarse sampling itself is judged by char_height_px)
+        excess = math.sqrt(max(m.blur_sigma_px ** 2 - PIXEL_BLUR_FLOOR ** 2, 0.0)) if math.isfinite(m.blur_sigma_px) else 1e3
+        m.blur_rel = float(min(excess / ref, 50.0))
         m.sharpness = float(1.0 / (1.0 + max(0.0, m.blur_rel - 0.2) ** 2))
     else:
         crops = _crops(g, np.ones_like(mask_w), ws2, n=2)
@@ -301,7 +306,19 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
         contact = _edge_contact(big, cp.border)
         vals = sorted(contact.values())
         floor = vals[len(vals) // 2] if vals else 0.0  # noise touches every edge alike
-        bad = [k for k, v in contact.items() if v >= 0.02 and v > 3.0 * floor]
+        bad = [k for k, v in contact.items() if v >= 0.004 and v > 3.0 * floor]
+        # a lid border with text right at its inner edge probably hides more text under it
+        lh_w = max(2.0, m.char_height_px * ws2)
+        hh, ww = big.shape
+        rows, cols = big.any(axis=1), big.any(axis=0)
+        for name, b, prof, rev in (("left", bl, cols, False), ("top", bt, rows, False),
+                                   ("right", br, cols, True), ("bottom", bb, rows, True)):
+            if not b or name in bad:
+                continue
+            p = prof[::-1] if rev else prof
+            idx = np.flatnonzero(p[b + 1:])
+            if idx.size and idx[0] < 0.6 * lh_w:
+                bad.append(name)
         m.cut_off_edges = _edges_after_rotation(bad, cp.rotation)
         m.cut_off_fraction = float(max(contact.values())) if contact else 0.0
         m.cut_off = bool(bad)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import math
 
-SCORE_MODEL = "khana-legibility-1"
+SCORE_MODEL = "khana-legibility-2026.11.24"
 
 # term: (measure, midpoint, width, direction)   direction +1: larger is better
 PARAMS: dict[str, tuple[str, float, float, int]] = {
-    "blur": ("blur_rel", 0.9, 0.1, -1),
-    "noise": ("noise", 0.45, 0.08, -1),
-    "impulse": ("impulse_noise", 0.08, 0.02, -1),
-    "range": ("dynamic_range", 14.0, 3.0, +1),
-    "shadow": ("min_dynamic_range", 8.0, 2.0, +1),
-    "contrast": ("contrast", 0.12, 0.03, +1),
-    "resolution": ("char_height_px", 11.0, 1.5, +1),
-    "depth": ("stroke_depth", 0.25, 0.05, +1),
+    "blur": ("blur_rel", 0.6847, 0.1008, -1),
+    "noise": ("noise", 0.3519, 0.07191, -1),
+    "impulse": ("impulse_noise", 0.2135, 0.002508, -1),
+    "range": ("dynamic_range", 6.919, 2.547, +1),
+    "shadow": ("min_dynamic_range", -3.206, 3.045, +1),
+    "contrast": ("contrast", 0.05609, 0.01441, +1),
+    "resolution": ("char_height_px", 10.83, 1.982, +1),
+    "depth": ("stroke_depth", 0.1241, 0.8701, +1),
 }
 
 
@@ -42,11 +42,34 @@ def factor_terms(m) -> dict[str, float]:
     return out
 
 
+# measures of an ideal page: the score is divided by its product so a perfect page scores 1
+IDEAL = {"blur_rel": 0.15, "noise": 0.0, "impulse_noise": 0.0, "dynamic_range": 255.0, "min_dynamic_range": 255.0,
+         "contrast": 1.0, "char_height_px": 45.0, "stroke_depth": 1.0}
+
+
+def _ideal_product() -> float:
+    class _M:
+        pass
+    m = _M()
+    for k, v in IDEAL.items():
+        setattr(m, k, v)
+    p = 1.0
+    for v in factor_terms(m).values():
+        p *= v
+    return max(p, 1e-9)
+
+
+_IDEAL_PRODUCT = None
+
+
 def legibility_score(m) -> float:
     """0..1; 1 = perfectly legible.  Blank pages and unrecoverable geometry score 0."""
+    global _IDEAL_PRODUCT
+    if _IDEAL_PRODUCT is None:
+        _IDEAL_PRODUCT = _ideal_product()
     if getattr(m, "blank", False):
         return 0.0
-    s = 1.0
+    s = 1.0 / _IDEAL_PRODUCT
     for v in factor_terms(m).values():
         s *= v
     if getattr(m, "cut_off", False):
