@@ -98,7 +98,8 @@ def proc_name(pid: int) -> str:
 class RedisServer:
     """A private redis-server on a fixed free port that a test may stop and start again."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, persist: bool = True):
+        self.persist = persist  # False: a restart loses every queued message, like a Redis without AOF/RDB
         self.binary = shutil.which("redis-server")
         if not self.binary:
             pytest.skip("redis-server is not installed (scripts/services.sh installs it)")
@@ -112,8 +113,9 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no", "--protected-mode", "no"],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.persist else "no", "--appendfsync", "always", "--dir", self.dir,
+             "--daemonize", "no", "--protected-mode", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: port_open("127.0.0.1", self.port), 15, what=f"redis on {self.port}")
         return self

@@ -77,8 +77,10 @@ def test_sigkill_pool_process_mid_ocr_is_redelivered_at_once(stack):
     assert "WorkerLostError" in ocr.log() or "exited with 'signal 9" in ocr.log()
 
 
-def test_redis_restart_during_batch_completes(tmp_path, postgres_url, s3_server):
-    redis = RedisServer().start()
+@pytest.mark.parametrize("persist", [True, False], ids=["redis-aof", "redis-loses-queues"])
+def test_redis_restart_during_batch_completes(tmp_path, postgres_url, s3_server, persist):
+    """Restart Redis mid-batch. With AOF the queues survive; without, the sweeper re-drives what was lost."""
+    redis = RedisServer(persist=persist).start()
     st = KhanaStack(tmp_path, redis_url=redis.url, database_url=postgres_url, s3_endpoint=s3_server.endpoint,
                     **FAST_RECOVERY)
     sweeper = None
