@@ -155,13 +155,15 @@ def report(recs, stored: bool = False) -> str:
         add("- held legible: " + ", ".join(f"{r['id']} ({r['severity']}, CER {r['cer_after']:.3f}, {r['_final']})" for r in recs if not illegible(r) and r["_hold"])[:2500])
     # CER targets
     add("\n## CER after correction on the correctable kinds (target ≤ 2%)\n")
-    add("| kind | severities | n | CER raw mean | CER Khana mean | CER Khana median | CER Khana max | same pages undegraded: mean |\n|---|---|---:|---:|---:|---:|---:|---:|")
+    add("| kind | severities | n | CER raw mean | CER Khana mean | CER Khana median | CER Khana max | pages ≤ 2% | same pages undegraded: mean | Khana − undegraded (mean) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for kind, sev in CER_TARGET_KINDS.items():
         g = [r for r in recs if r["kind"] == kind and r["cer_after"] is not None and (sev is None or r["severity"] in sev)]
         if g:
             add(f"| {kind} | {'all' if sev is None else ', '.join(sorted(sev))} | {len(g)} | {np.mean([r['cer_raw'] for r in g]):.3f} | "
                 f"{np.mean([r['cer_after'] for r in g]):.3f} | {np.median([r['cer_after'] for r in g]):.3f} | {max(r['cer_after'] for r in g):.3f} | "
-                f"{fmt(np.mean([r['cer_clean'] for r in g if r.get('cer_clean') is not None]) if any(r.get('cer_clean') is not None for r in g) else None)} |")
+                f"{sum(r['cer_after'] <= 0.02 for r in g)}/{len(g)} | "
+                f"{fmt(np.mean([r['cer_clean'] for r in g if r.get('cer_clean') is not None]) if any(r.get('cer_clean') is not None for r in g) else None)} | "
+                f"{fmt(np.mean([r['cer_after'] - r['cer_clean'] for r in g if r.get('cer_clean') is not None]) if any(r.get('cer_clean') is not None for r in g) else None)} |")
     ms = np.array([r["ms_quality"] for r in recs])
     full = np.array([r["ms_quality"] for r in recs if r["dpi"] == 300])
     cpu = np.array([r.get("cpu_ms_quality", np.nan) for r in recs if r["dpi"] == 300])

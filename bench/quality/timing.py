@@ -26,7 +26,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=60)
-    ap.add_argument("--size", default="full")
+    ap.add_argument("--size", default="small")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)
     pol = load_policy()
