@@ -462,6 +462,10 @@ def remove_rules(gray: np.ndarray) -> np.ndarray:
     rules = cv2.bitwise_or(horiz, vert)
     if not rules.any():
         return gray
+    if np.count_nonzero(rules) > 0.15 * rules.size:
+        # not rules: a shadow or a dark region that the threshold took for ink
+        # (an uncorrected page); leave it to quality.correct_page
+        return gray
     rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
     out = gray.copy()
     out[rules > 0] = 255
