@@ -232,3 +232,18 @@ if __name__ == "__main__":
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         print(f"remeasured -> {out}", file=sys.stderr)
     print(report(recs, stored="--stored" in sys.argv))
+    csv_args = [a for a in sys.argv if a.startswith("--csv=")]
+    if csv_args:
+        import csv
+        with open(csv_args[0].split("=", 1)[1], "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "kind", "severity", "font", "size_pt", "dpi", "true_skew", "true_rotation", "skew", "rotation",
+                        "skew_err", "cer_raw", "cer_khana", "cer_undegraded", "legibility", "decision", "reasons",
+                        "quality_ms", "quality_cpu_ms"])
+            for r in recs:
+                rnd = lambda v: "" if v is None else round(v, 4)  # noqa: E731
+                w.writerow([r["id"], r["kind"], r["severity"], r["font"], r["size_pt"], r["dpi"], r["true_skew"],
+                            r["true_rotation"], r["skew"], r["rotation"], rnd(r["skew_err"]), rnd(r["cer_raw"]),
+                            rnd(r["cer_after"]), rnd(r.get("cer_clean")), rnd(r["_score"]),
+                            "hold" if r["_hold"] else "pass", " ".join(r["_final"]), round(r["ms_quality"]),
+                            round(r.get("cpu_ms_quality") or 0)])
