@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     minio_secret_key: str = ""
     minio_secure: bool = False
     minio_region: str = "us-east-1"
+    minio_public_endpoint: str | None = Field(None, description="host:port clerks' browsers reach MinIO at, for "
+                                              "presigned URLs (default: minio_endpoint)")
+    minio_public_secure: bool | None = Field(None, description="https for presigned URLs (default: minio_secure)")
     bucket_prefix: str = Field("khana-", description="prefix of the MinIO bucket names")
 
     broker_url: str | None = Field(None, description="Celery broker (redis://...); unset = in-process worker")

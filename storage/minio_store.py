@@ -73,12 +73,12 @@ class MinioObjectStore:
         )
         # Presigned URLs are signed for the host the clerk's browser uses, which in a
         # compose deployment differs from the internal one (minio:9000).
-        public = getattr(settings, "minio_public_endpoint", None)
+        public = settings.minio_public_endpoint
         presign = None
         if public:
+            secure = settings.minio_secure if settings.minio_public_secure is None else settings.minio_public_secure
             presign = Minio(public, access_key=settings.minio_access_key or None,
-                            secret_key=settings.minio_secret_key or None,
-                            secure=bool(getattr(settings, "minio_public_secure", settings.minio_secure)),
+                            secret_key=settings.minio_secret_key or None, secure=secure,
                             region=settings.minio_region)
         return cls(client, bucket_prefix=settings.bucket_prefix, presign_client=presign)
 

@@ -21,7 +21,10 @@ _rt: Runtime | None = None
 
 def _init(settings: Settings) -> None:
     global _rt
+    import cv2
+
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    cv2.setNumThreads(1)  # one page per process: no thread oversubscription
     _rt = Runtime.from_settings(settings, migrate=False)
 
 
