@@ -15,7 +15,7 @@ from sqlalchemy import select
 import ocr
 from pipeline import audit
 from pipeline.runtime import Runtime
-from pipeline.stages import decode_png
+from pipeline.stages import decode_png, image_dpi
 from storage.models import Batch, Delivery, Page
 
 
@@ -59,7 +59,7 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
             pdf_pages = [
                 ocr.PdfPage(
                     image=decode_png(rt.store.get("pages", p.corrected_key, p.corrected_sha256)),
-                    dpi=int(round((p.measures or {}).get("dpi", rt.settings.raster_dpi))),
+                    dpi=int(round(image_dpi(p.measures or {}, rt.settings.raster_dpi))),
                     words=_ocr_words(rt, p),
                     label=f"{p.seq}",
                 )

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import time
+from types import SimpleNamespace
 from typing import Literal
 
 import cv2
@@ -52,6 +53,11 @@ def decode_png(data: bytes) -> np.ndarray:
     if img is None:
         raise ValueError("stored page image cannot be decoded")
     return img
+
+
+def image_dpi(measures: dict, default: float) -> float:
+    """Resolution of the corrected page image (the scan's dpi times any upscaling of small text)."""
+    return float(measures.get("image_dpi") or measures.get("dpi") or default)
 
 
 def base_report(page: Page) -> dict:
@@ -150,6 +156,8 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
     )
     mdict = measures.as_dict()
     mdict["dpi"] = float(dpi)
+    # small text is upscaled by the correction: OCR and the PDF see the corrected image's resolution
+    mdict["image_dpi"] = float(dpi) * float(getattr(corrected, "upscale", 1.0) or 1.0)
     info = rt.store.put("pages", corrected_key, encode_png(corrected.image), "image/png")
     values = {"measures": mdict, "legibility": legibility, "corrected_key": corrected_key, "corrected_sha256": info.sha256}
     if overlay is not None:
@@ -182,7 +190,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
             return "done"
         report = dict(page.report or base_report(page))
         mdict = page.measures or {}
-        dpi = int(round(mdict.get("dpi", rt.settings.raster_dpi)))
+        dpi = int(round(image_dpi(mdict, rt.settings.raster_dpi)))
         key, sha, prior_seconds = page.corrected_key, page.corrected_sha256, page.seconds or 0.0
         declared_case = page.batch.case_number
         words_key, overlay_key = _page_key(page, "words.json"), _page_key(page, "problems.png")
@@ -199,7 +207,9 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
             reasons = ["ocr_timeout"]
         if result is not None:
             words = result.words
-            reasons = list(quality.final_gate(measures, ocr.ocr_measures(result), rt.policy))
+            # the gate also checks that every text line seen in the image got OCR words
+            om = SimpleNamespace(**ocr.ocr_measures(result).as_dict(), words=result.words)
+            reasons = list(quality.final_gate(measures, om, rt.policy))
             fields = ocr.extract_fields(result.text)
             warnings = list(report.get("warnings", []))
             if ocr.case_number_mismatch(fields, declared_case):
