@@ -28,7 +28,8 @@ from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
-from storage.objects import BUCKETS, IntegrityError, ObjectInfo, ObjectNotFound, ObjectStoreError, check_key, sha256_hex
+from storage.objects import (BUCKETS, IntegrityError, ObjectInfo, ObjectNotFound, ObjectStoreError, StoreBase, check_key,
+                             sha256_hex, verify_sha256)
 
 SHA_META = "sha256"  # sent as x-amz-meta-sha256
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound", "NotFound"}
@@ -55,7 +56,7 @@ def _meta(headers: Any, name: str) -> str | None:
     return None
 
 
-class MinioObjectStore:
+class MinioObjectStore(StoreBase):
     def __init__(self, client: Minio, *, bucket_prefix: str = "khana-", presign_client: Minio | None = None):
         self.client = client
         self.presign_client = presign_client or client
@@ -152,17 +153,7 @@ class MinioObjectStore:
         want = expected_sha256 or stored
         if not want:
             raise IntegrityError(f"{what}: no sha256 recorded with the object")
-        digest = sha256_hex(data)
-        if digest != want:
-            raise IntegrityError(f"{what}: sha256 {digest} != recorded {want}")
-        return data
-
-    def exists(self, bucket: str, key: str) -> bool:
-        try:
-            self.stat(bucket, key)
-            return True
-        except ObjectNotFound:
-            return False
+        return verify_sha256(what, data, want)
 
     def delete(self, bucket: str, key: str) -> None:
         name = self.bucket_name(bucket)

@@ -47,6 +47,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def verify_sha256(what: str, data: bytes, want: str) -> bytes:
+    """Return `data` if its SHA-256 is `want`, else raise IntegrityError naming `what`."""
+    digest = sha256_hex(data)
+    if digest != want:
+        raise IntegrityError(f"{what}: sha256 {digest} != recorded {want}")
+    return data
+
+
 def check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
@@ -77,7 +85,21 @@ class ObjectStore(Protocol):
         """A URL a clerk can download from (presigned for MinIO, file:// locally)."""
 
 
-class LocalObjectStore:
+class StoreBase:
+    """What every backend derives from its `stat`."""
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.stat(bucket, key)
+            return True
+        except ObjectNotFound:
+            return False
+
+
+class LocalObjectStore(StoreBase):
     """Buckets as folders, keys as paths; the digest and content type in a sidecar `.meta.json`.
 
     Writes go to a temporary file in the same folder, are fsync'd and renamed
@@ -136,18 +158,7 @@ class LocalObjectStore:
     def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
         info = self.stat(bucket, key)
         data = self._path(bucket, key).read_bytes()
-        digest = sha256_hex(data)
-        want = expected_sha256 or info.sha256
-        if digest != want:
-            raise IntegrityError(f"{bucket}/{key}: sha256 {digest} != recorded {want}")
-        return data
-
-    def exists(self, bucket: str, key: str) -> bool:
-        try:
-            self.stat(bucket, key)
-            return True
-        except ObjectNotFound:
-            return False
+        return verify_sha256(f"{bucket}/{key}", data, expected_sha256 or info.sha256)
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)

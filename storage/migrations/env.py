@@ -7,7 +7,6 @@ passes its own open connection in ``config.attributes["connection"]``.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 from storage.models import Base
 
