@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ._img import downscale, impulse_fraction, rotate_bound, to_gray_u8
+from ._img import impulse_fraction, rotate_bound, to_gray_u8
 from .geometry import _line_bands, decompose, line_angle_projection, updown_evidence
 
 WORK_SIDE = 1000      # long side of the working copy used for background and statistics

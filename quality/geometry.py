@@ -10,12 +10,7 @@ Conventions (binding, see docs/quality.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-import cv2
 import numpy as np
-
-from ._img import rotate_bound
 
 
 def _points(mask: np.ndarray, max_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ import numpy as np
 
 from ._img import downscale, impulse_fraction, to_gray_u8
 from .correct import WORK_SIDE, CorrectedPage
-from .geometry import _line_bands
 
 GRID = (8, 6)  # rows, cols of the problem-region grid
 PIXEL_BLUR_FLOOR = 0.8  # px: edge spread of a perfectly sharp, anti-aliased scan
@@ -210,7 +209,6 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     m.uneven_lighting = float(max(0.0, 1.0 - cp.paper_min / max(cp.paper_level, 1.0)))
     m.min_dynamic_range = float(cp.paper_min * m.contrast)
     bl, bt, br, bb = cp.border
-    ws = cp.work_scale
     if cp.background is not None:
         bh, bw = cp.background.shape
         m.border_fraction = float(max((bl + br) / max(bw, 1), (bt + bb) / max(bh, 1)))
