@@ -5,7 +5,7 @@ from ocr.engine import DEFAULT_PSM, OcrError, OcrResult, OcrTimeout, Word, avail
 from ocr.fields import Field, case_number_mismatch, extract_fields, field_boxes
 from ocr.measures import OcrMeasures, is_garbage, ocr_measures
 from ocr.normalize import display_form, search_form
-from ocr.pdf import PdfPage, build_searchable_pdf
+from ocr.pdf import EncodedImage, PdfPage, build_searchable_pdf, encode_page_image
 
 __all__ = [
     "DEFAULT_PSM",
@@ -15,6 +15,8 @@ __all__ = [
     "OcrResult",
     "OcrTimeout",
     "PdfPage",
+    "EncodedImage",
+    "encode_page_image",
     "Word",
     "available_languages",
     "build_searchable_pdf",

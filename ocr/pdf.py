@@ -44,10 +44,24 @@ GLYPH_ADVANCE = 500  # /DW of the CID font: each glyph is half an em wide
 
 @dataclass
 class PdfPage:
-    image: np.ndarray  # 2-D uint8
+    image: np.ndarray | None  # 2-D uint8; may be None when `encoded` is given
     dpi: int
     words: list[Word] = field(default_factory=list)
     label: str = ""
+    encoded: "EncodedImage | None" = None  # the page image already encoded (see encode_page_image)
+
+
+@dataclass
+class EncodedImage:
+    """A page image encoded for the PDF ahead of time (e.g. by each page's OCR task, in parallel)."""
+
+    data: bytes
+    filter: str  # "FlateDecode" or "DCTDecode"
+    width: int
+    height: int
+
+    def as_dict(self) -> dict:
+        return {"filter": self.filter, "width": self.width, "height": self.height}
 
 
 def whiten_paper(img: np.ndarray) -> np.ndarray:
@@ -83,6 +97,16 @@ def encode_image(img: np.ndarray, image_format: str = "auto", quality: int = 75)
             return jpeg, Name.DCTDecode
         return flate, Name.FlateDecode
     raise ValueError(f"unknown image_format {image_format!r}")
+
+
+def encode_page_image(img: np.ndarray, *, image_format: str = "auto", jpeg_quality: int = 75,
+                      whiten: bool = True) -> EncodedImage:
+    """Whiten and encode a page image exactly as build_searchable_pdf would."""
+    if img.ndim != 2 or img.dtype != np.uint8:
+        raise ValueError("image must be a 2-D uint8 array")
+    data, filt = encode_image(whiten_paper(img) if whiten else img, image_format, jpeg_quality)
+    h, w = img.shape
+    return EncodedImage(data, str(filt).lstrip("/"), int(w), int(h))
 
 
 def _to_unicode_cmap() -> bytes:
@@ -276,13 +300,15 @@ def build_searchable_pdf(
     pdf = Pdf.new()
     font = _make_font(pdf)
     for i, page in enumerate(pages):
-        img = page.image
-        if img.ndim != 2 or img.dtype != np.uint8:
-            raise ValueError(f"page {i + 1}: image must be a 2-D uint8 array")
-        h, w = img.shape
+        enc = page.encoded
+        if enc is None:
+            if page.image is None or page.image.ndim != 2 or page.image.dtype != np.uint8:
+                raise ValueError(f"page {i + 1}: image must be a 2-D uint8 array")
+            enc = encode_page_image(page.image, image_format=image_format, jpeg_quality=jpeg_quality, whiten=whiten)
+        h, w = enc.height, enc.width
         dpi = page.dpi or 300
         wpt, hpt = w * 72.0 / dpi, h * 72.0 / dpi
-        data, filt = encode_image(whiten_paper(img) if whiten else img, image_format, jpeg_quality)
+        data, filt = enc.data, Name("/" + enc.filter)
         xobj = pikepdf.Stream(pdf, data)
         xobj.Type = Name.XObject
         xobj.Subtype = Name.Image

@@ -41,6 +41,11 @@ def _ocr_words(rt: Runtime, page: Page) -> list:
     return [ocr.Word(**w) for w in raw]
 
 
+def _encoded(rt: Runtime, info: dict) -> "ocr.EncodedImage":
+    data = rt.store.get("pages", info["key"], info["sha256"])
+    return ocr.EncodedImage(data, info["filter"], int(info["width"]), int(info["height"]))
+
+
 def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
     """Assemble, report and deliver; returns the batch's status."""
     with rt.db.session() as s:
@@ -58,10 +63,11 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
         if passing:
             pdf_pages = [
                 ocr.PdfPage(
-                    image=decode_png(rt.store.get("pages", p.corrected_key, p.corrected_sha256)),
+                    image=None if p.pdf_image else decode_png(rt.store.get("pages", p.corrected_key, p.corrected_sha256)),
                     dpi=int(round(image_dpi(p.measures or {}, rt.settings.raster_dpi))),
                     words=_ocr_words(rt, p),
                     label=f"{p.seq}",
+                    encoded=_encoded(rt, p.pdf_image) if p.pdf_image else None,
                 )
                 for p in passing
             ]

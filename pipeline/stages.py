@@ -220,6 +220,8 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
                 fields=[f.as_dict() for f in fields],
                 warnings=warnings,
             )
+        # encode the page for the searchable PDF here, in parallel, not in the batch's finalise step
+        pdf_image = ocr.encode_page_image(image)
         overlay = None
         if reasons:
             floor = float(getattr(rt.policy, "low_word_confidence", 60.0))
@@ -236,6 +238,9 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
     rt.store.put("pages", words_key, json.dumps([dataclasses.asdict(w) for w in words], ensure_ascii=False).encode(),
                  "application/json")
     values["words_key"] = words_key
+    pdf_key = words_key.rsplit("/", 1)[0] + "/pdf-image.bin"
+    stored = rt.store.put("pages", pdf_key, pdf_image.data, "application/octet-stream")
+    values["pdf_image"] = {"key": pdf_key, "sha256": stored.sha256, **pdf_image.as_dict()}
     if overlay is not None:
         rt.store.put("pages", overlay_key, encode_png(overlay), "image/png")
         values["overlay_key"] = overlay_key

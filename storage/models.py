@@ -88,6 +88,8 @@ class Page(Base):
     corrected_key: Mapped[str | None] = mapped_column(String(300))
     corrected_sha256: Mapped[str | None] = mapped_column(String(64))
     words_key: Mapped[str | None] = mapped_column(String(300))
+    # the page image encoded for the searchable PDF by the OCR step: {key, sha256, filter, width, height}
+    pdf_image: Mapped[dict | None] = mapped_column(JSON)
     overlay_key: Mapped[str | None] = mapped_column(String(300))
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

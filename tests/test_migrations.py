@@ -53,9 +53,17 @@ def test_sqlite_upgrade_from_empty_matches_models(tmp_path):
 
 
 def test_legacy_create_all_database_is_adopted(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.database import _alembic_config
+
     url = f"sqlite:///{tmp_path / 'legacy.db'}"
     eng = create_engine(url)
-    Base.metadata.create_all(eng)  # what Khana did before migrations
+    # what Khana's create_all made before migrations existed: the first schema, no alembic_version
+    with eng.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
     eng.dispose()
     db = Database(url)
     db.migrate()
