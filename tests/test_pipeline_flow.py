@@ -52,6 +52,17 @@ def test_passing_batch_is_assembled_and_delivered_with_verified_manifest(rt, tex
         assert sha256_hex(rt.store.get(o["bucket"], o["key"])) == o["sha256"]
     pdf = rt.store.get("documents", b.pdf_key, b.pdf_sha256)
     assert pdf.startswith(b"%PDF")
+    # each page's PDF image was encoded by its OCR step; finalise only wrapped it
+    import pikepdf
+
+    with rt.db.session() as s:
+        infos = [p.pdf_image for p in s.scalars(select(Page).where(Page.batch_id == b.id).order_by(Page.seq))]
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        assert len(doc.pages) == 2
+        for page, info in zip(doc.pages, infos):
+            (img,) = page.images.values()
+            assert img.read_raw_bytes() == rt.store.get("pages", info["key"], info["sha256"])
+            assert (int(img.Width), int(img.Height)) == (info["width"], info["height"])
     # finalise again: nothing changes, no second delivery
     assert finalise_batch(rt, sub.batch_id) == "forwarded"
     with rt.db.session() as s:
