@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from rapidfuzz.distance import Levenshtein
+
 _MAP = str.maketrans({
     "ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "ۀ": "ه", "أ": "ا", "إ": "ا", "ٱ": "ا",
     **{chr(0x0660 + i): str(i) for i in range(10)},  # Arabic-Indic digits
@@ -20,16 +22,9 @@ def normalize_text(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def levenshtein(a, b) -> int:
+    """Edit distance between two strings (or two sequences of words), via rapidfuzz's C code."""
+    return Levenshtein.distance(a, b)
 
 
 def cer(ref: str, hyp: str) -> float:

@@ -19,10 +19,9 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
 
 from ocr import OcrError, PdfPage, build_searchable_pdf, ocr_measures, recognise
-from testpages.metrics import cer, normalize_text
+from testpages.metrics import cer, levenshtein, normalize_text
 from testpages.render import available_fonts, render_page
 
 LEGIBLE_CER = 0.10
@@ -32,13 +31,7 @@ def wer(ref: str, hyp: str) -> float:
     r, h = normalize_text(ref).split(), normalize_text(hyp).split()
     if not r:
         return 0.0 if not h else 1.0
-    prev = list(range(len(h) + 1))
-    for i, a in enumerate(r, 1):
-        cur = [i]
-        for j, b in enumerate(h, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
-        prev = cur
-    return prev[-1] / len(r)
+    return levenshtein(r, h) / len(r)
 
 
 def _correct(img):
