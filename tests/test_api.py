@@ -169,3 +169,15 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
     exe = Path(sys.executable).with_name("khana")
     r = subprocess.run([str(exe), "serve", "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "KHANA_API_TOKENS" in r.stderr
+
+
+@pytest.mark.slow
+def test_embedded_worker_finishes_batches_left_open_by_a_previous_run(khana_home, blank_png):
+    # a run that accepted a batch and stopped before processing it (no worker: as after a crash)
+    with TestClient(create_app(start_worker=False)) as c:
+        batch = c.post("/api/v1/batches", data=FORM, files=[("files", ("p.png", blank_png, "image/png"))]).json()["batch"]
+        assert c.get(f"/api/v1/batches/{batch}").json()["status"] == "received"
+    # the next start re-drives it
+    with TestClient(create_app()) as c:
+        st = wait_decided(c, batch)
+        assert st["status"] == "held" and st["rescan"][0]["reasons"][0]["code"] == "blank"
