@@ -57,7 +57,7 @@ class EmbeddedWorker:
             on_page: Callable[[str], None] | None = None) -> None:
         """Process `page_ids` (highest priority first, as given); finalise each batch when complete."""
         page_ids = list(page_ids)
-        if len(page_ids) <= 1 and self.processes >= 1 and self._pool is None:
+        if len(page_ids) <= 1 and self._pool is None:  # one page: no pool start-up cost
             self._run_inline(page_ids, batch_of, on_page)
             return
         pool = self._ensure_pool()
