@@ -84,6 +84,10 @@ def _page_key(page: Page, name: str) -> str:
 def _decide(rt: Runtime, page_id: str, from_status: str, report: dict, values: dict, actor: str) -> Next:
     """Write the decision if the page is still in `from_status`; say what comes next."""
     with rt.db.session() as s:
+        # Lock the batch row first: two pages of one batch decided at once in two processes must not
+        # both count the other as still open (READ COMMITTED on PostgreSQL), or nobody finalises.
+        batch_id = s.scalar(select(Page.batch_id).where(Page.id == page_id))
+        s.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
         res = s.execute(
             update(Page)
             .where(Page.id == page_id, Page.status == from_status)
@@ -168,6 +172,10 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         report.update(reasons=early, seconds=round(seconds, 3))
         return _decide(rt, page_id, "pending", report, {**values, "seconds": seconds}, actor)
     with rt.db.session() as s:
+        # Lock the batch row first: two pages of one batch decided at once in two processes must not
+        # both count the other as still open (READ COMMITTED on PostgreSQL), or nobody finalises.
+        batch_id = s.scalar(select(Page.batch_id).where(Page.id == page_id))
+        s.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
         res = s.execute(
             update(Page).where(Page.id == page_id, Page.status == "pending")
             .values(status="corrected", report=report, seconds=seconds, **values)

@@ -46,3 +46,38 @@ def test_batch_end_to_end_on_postgres(tmp_path, postgres_url):
     assert all(texts)
     assert service.searchable_pdf(sub.batch_id).startswith(b"%PDF")
     rt.close()
+
+
+def test_pages_decided_at_once_finalise_the_batch_exactly_once(tmp_path, postgres_url):
+    """Two pages of one batch decided in two transactions at the same moment: exactly one of them
+    must see the batch complete (READ COMMITTED would let both count the other as still open)."""
+    import threading
+
+    from khana.settings import Settings
+    from pipeline import stages
+    from pipeline.runtime import Runtime
+    from pipeline.service import BatchMeta, KhanaService, Upload
+
+    rt = Runtime.from_settings(Settings(home=tmp_path / "home", database_url=postgres_url))
+    service = KhanaService(rt)
+    from conftest import png_bytes
+    from testpages import render_page
+
+    page = png_bytes(render_page(n_words=20, seed=1).image)
+    for attempt in range(12):
+        sub = service.submit_batch([Upload("a.png", page), Upload("b.png", page)], BatchMeta(court="c"))
+        barrier = threading.Barrier(len(sub.page_ids))
+        results: list[str] = []
+
+        def decide(pid: str) -> None:
+            report = {"decision": "pass", "reasons": []}
+            barrier.wait()
+            results.append(stages._decide(rt, pid, "pending", report, {}, "test"))
+
+        threads = [threading.Thread(target=decide, args=(pid,)) for pid in sub.page_ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == ["done", "finalise"], f"attempt {attempt}: {results}"
+    rt.close()
