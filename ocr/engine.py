@@ -157,8 +157,11 @@ def run_tesseract(
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError("recognise expects a 2-D uint8 grayscale page")
     with tempfile.TemporaryDirectory(prefix="khana-ocr-") as tmp:
-        src = Path(tmp) / "page.png"
-        ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        # uncompressed TIFF: ~0.01 s to write and the cheapest for Tesseract to read (measured per
+        # A4 page at 300 dpi: PNG level 1 0.09 s to encode + 0.05 s for Tesseract to decode; PGM is
+        # free to write but Leptonica reads it 0.15 s slower); the resolution goes in --dpi
+        src = Path(tmp) / "page.tif"
+        ok, buf = cv2.imencode(".tif", gray, [cv2.IMWRITE_TIFF_COMPRESSION, 1])
         if not ok:
             raise OcrError("could not encode the page for Tesseract")
         src.write_bytes(buf.tobytes())
@@ -457,9 +460,7 @@ def remove_rules(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     hlen, vlen = max(120, w // 15), max(100, h // 30)
-    horiz = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (hlen, 1)))
-    vert = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, vlen)))
-    rules = cv2.bitwise_or(horiz, vert)
+    rules = cv2.bitwise_or(_long_runs(ink, hlen, axis=1), _long_runs(ink, vlen, axis=0))
     if not rules.any():
         return gray
     if np.count_nonzero(rules) > 0.15 * rules.size:
@@ -469,6 +470,38 @@ def remove_rules(gray: np.ndarray) -> np.ndarray:
     rules = cv2.dilate(rules, np.ones((3, 3), np.uint8))
     out = gray.copy()
     out[rules > 0] = 255
+    return out
+
+
+_RUN_SAMPLE = 8
+
+
+def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The ink of `ink` (0/255) on straight runs at least `length` long along `axis`
+    (1: horizontal, 0: vertical): exactly a morphological opening with a 1 x `length`
+    line, computed only on the rows (columns) that can hold such a run.
+
+    A run of L >= length pixels covers at least length // 8 consecutive pixels of every
+    8th column (row), so an opening of that subsample finds a superset of the candidate
+    rows (columns) at 1/8 of the cost; the full-resolution opening then runs on those
+    alone. Same result as opening the whole page, ~10x faster on a page of text.
+    """
+    k = max(1, length // _RUN_SAMPLE)
+    out = np.zeros_like(ink)
+    if axis == 1:
+        sampled = np.ascontiguousarray(ink[:, ::_RUN_SAMPLE])
+        cand = cv2.morphologyEx(sampled, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+        idx = np.flatnonzero(cand.any(axis=1))
+        if idx.size:
+            out[idx] = cv2.morphologyEx(np.ascontiguousarray(ink[idx]), cv2.MORPH_OPEN,
+                                        cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    else:
+        sampled = np.ascontiguousarray(ink[::_RUN_SAMPLE])
+        cand = cv2.morphologyEx(sampled, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+        idx = np.flatnonzero(cand.any(axis=0))
+        if idx.size:
+            out[:, idx] = cv2.morphologyEx(np.ascontiguousarray(ink[:, idx]), cv2.MORPH_OPEN,
+                                           cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
     return out
 
 

@@ -43,7 +43,7 @@ def _ocr_words(rt: Runtime, page: Page) -> list:
 
 def _encoded(rt: Runtime, info: dict) -> "ocr.EncodedImage":
     data = rt.store.get("pages", info["key"], info["sha256"])
-    return ocr.EncodedImage(data, info["filter"], int(info["width"]), int(info["height"]))
+    return ocr.EncodedImage(data, info["filter"], int(info["width"]), int(info["height"]), int(info.get("bits", 8)))
 
 
 def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:

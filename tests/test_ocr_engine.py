@@ -216,3 +216,22 @@ def test_ruled_form_with_numbers():
     assert cer(truth, result.text) <= 0.02, result.text
     for number in ("0012345678", "09121234567", "0098765432", "1234567890"):
         assert number in result.text
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_long_runs_equal_a_full_page_opening(seed):
+    """The pruned rule finder gives exactly the morphological opening of the whole page."""
+    import cv2
+
+    from ocr.engine import _long_runs
+
+    rng = np.random.default_rng(seed)
+    page = render_page(seed=seed, n_words=120).image.copy()
+    for _ in range(6):  # rules of random length, thickness and place, some shorter than the threshold
+        y, x, n, t = rng.integers(0, 3000), rng.integers(0, 2000), rng.integers(60, 2400), rng.integers(1, 5)
+        page[y : y + t, x : x + n] = 0
+        page[x : x + n, y % 2400 : y % 2400 + t] = 0
+    _, ink = cv2.threshold(page, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    for length, axis, kernel in ((165, 1, (165, 1)), (116, 0, (1, 116)), (121, 1, (121, 1)), (9, 0, (1, 9))):
+        full = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        assert (_long_runs(ink, length, axis) == full).all(), (length, axis)

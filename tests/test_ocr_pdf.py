@@ -220,3 +220,37 @@ def test_court_header_with_fields_at_both_margins_stays_one_line_per_row():
         doc.close()
     row = next(x for x in want if "شماره پرونده" in x)
     assert "شماره بایگانی شعبه" in row  # both fields of the row on one line
+
+
+def test_text_pages_are_stored_at_4_bits_and_render_like_the_original():
+    from ocr.pdf import encode_page_image
+
+    page = render_page(font="naskh", seed=4, n_words=150).image
+    enc = encode_page_image(page)
+    assert (enc.filter, enc.bits) == ("FlateDecode", 4)
+    pdf = build_searchable_pdf([PdfPage(None, 300, [], encoded=enc)])
+    doc = pikepdf.open(io.BytesIO(pdf))
+    img = doc.pages[0].Resources.XObject.Im0
+    assert int(img.BitsPerComponent) == 4 and int(img.Width) == page.shape[1]
+    # decoded by a real PDF renderer at the image's own resolution: within rounding of the whitened page
+    rendered = pdfium.PdfDocument(pdf)[0].render(scale=300 / 72, grayscale=True).to_numpy()
+    rendered = rendered[..., 0] if rendered.ndim == 3 else rendered
+    h, w = min(rendered.shape[0], page.shape[0]), min(rendered.shape[1], page.shape[1])
+    diff = np.abs(rendered[:h, :w].astype(int) - whiten_paper(page)[:h, :w].astype(int))
+    assert diff.mean() < 2.0
+    assert len(pdf) < 200_000
+
+
+def test_photo_pages_go_to_jpeg():
+    from ocr.pdf import encode_page_image
+
+    rng = np.random.default_rng(0)
+    photo = cv2_blur(rng.integers(0, 256, (1200, 900), dtype=np.uint8))
+    enc = encode_page_image(photo)
+    assert (enc.filter, enc.bits) == ("DCTDecode", 8)
+
+
+def cv2_blur(img):
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), 3)
