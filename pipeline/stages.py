@@ -172,10 +172,6 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         report.update(reasons=early, seconds=round(seconds, 3))
         return _decide(rt, page_id, "pending", report, {**values, "seconds": seconds}, actor)
     with rt.db.session() as s:
-        # Lock the batch row first: two pages of one batch decided at once in two processes must not
-        # both count the other as still open (READ COMMITTED on PostgreSQL), or nobody finalises.
-        batch_id = s.scalar(select(Page.batch_id).where(Page.id == page_id))
-        s.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
         res = s.execute(
             update(Page).where(Page.id == page_id, Page.status == "pending")
             .values(status="corrected", report=report, seconds=seconds, **values)

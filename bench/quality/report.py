@@ -43,6 +43,16 @@ def recompute(rec, policy=None):
     return m.legibility, early, final
 
 
+def final_score(rec, image_score: float, early) -> tuple[float, dict | None]:
+    """The report's `legibility`: the image score when the early gate skips OCR, else the final score."""
+    from bench.quality.calibrate_final import ocr_evidence, page_measures
+    from quality.final_score import final_legibility
+    if early or not rec.get("ocr"):
+        return image_score, None
+    ev = ocr_evidence(rec, page_measures(rec))
+    return final_legibility(image_score, ev), ev
+
+
 def illegible(rec) -> bool:
     if rec.get("content_lost"):
         return True
@@ -60,6 +70,7 @@ def report(recs, stored: bool = False) -> str:
         else:
             r["_score"], r["_early"], r["_final"] = recompute(r)
         r["_hold"] = bool(r["_final"])
+        r["_legibility"], r["_ev"] = final_score(r, r["_score"], r["_early"])
     lines = []
     add = lines.append
     order = {}
@@ -115,28 +126,41 @@ def report(recs, stored: bool = False) -> str:
     add("\n## Legibility score vs OCR\n")
     withtext = [r for r in recs if r["cer_after"] is not None]
     if len(withtext) > 3:
-        rho = spearmanr([r["_score"] for r in withtext], [1 - r["cer_after"] for r in withtext]).statistic
-        add(f"- Spearman rank correlation of legibility with (1 − CER after correction): **{rho:.3f}** over {len(withtext)} pages with text")
+        from quality.final_score import FINAL_MODEL
+        from quality.score import SCORE_MODEL
+        y = [1 - r["cer_after"] for r in withtext]
+        rho_f = spearmanr([r["_legibility"] for r in withtext], y).statistic
+        rho = spearmanr([r["_score"] for r in withtext], y).statistic
+        n_ocr = sum(r["_ev"] is not None for r in withtext)
+        add(f"- **final legibility** (the report's `legibility`: {FINAL_MODEL} after OCR, the image score on "
+            f"the {len(withtext) - n_ocr} early-held pages) vs (1 − CER after correction): **{rho_f:.3f}** over "
+            f"{len(withtext)} pages with text (in-sample; out-of-fold figure: bench/quality/calibrate_final.py)")
+        add(f"- image score alone (pre-OCR, {SCORE_MODEL}): **{rho:.3f}** over {len(withtext)} pages with text")
+        cc = [r for r in withtext if r.get("cer_clean") is not None]
+        if len(cc) > 3:
+            rho_n = spearmanr([r["cer_after"] for r in cc], [r["cer_clean"] for r in cc]).statistic
+            add(f"- noise ceiling: Spearman(CER after correction, CER of the same page undegraded) = {rho_n:.3f} over "
+                f"{len(cc)} pages (how reproducible a page's CER is; among legible pages it is Tesseract's page-to-page noise)")
         nolost = [r for r in withtext if not r["content_lost"]]
-        rho2 = spearmanr([r["_score"] for r in nolost], [1 - r["cer_after"] for r in nolost]).statistic
-        add(f"- the same without cut-off/covered pages: {rho2:.3f} over {len(nolost)} pages")
+        yn = [1 - r["cer_after"] for r in nolost]
+        add(f"- the same without cut-off/covered pages: final {spearmanr([r['_legibility'] for r in nolost], yn).statistic:.3f}, "
+            f"image {spearmanr([r['_score'] for r in nolost], yn).statistic:.3f} over {len(nolost)} pages")
         cells = defaultdict(list)
         for r in withtext:
             cells[(r["kind"], r["severity"])].append(r)
-        cs = [np.mean([r["_score"] for r in g]) for g in cells.values()]
-        cc = [1 - np.mean([r["cer_after"] for r in g]) for g in cells.values()]
-        rho_c = spearmanr(cs, cc).statistic
-        add(f"- per (kind, severity) cell, mean score vs 1 − mean CER: {rho_c:.3f} over {len(cells)} cells "
-            "(averages out Tesseract's page-to-page noise, e.g. dropped lines on undegraded pages)")
-        deg = [r for r in withtext if r["kind"] != "clean"]
+        cc_ = [1 - np.mean([r["cer_after"] for r in g]) for g in cells.values()]
+        rho_cf = spearmanr([np.mean([r["_legibility"] for r in g]) for g in cells.values()], cc_).statistic
+        rho_c = spearmanr([np.mean([r["_score"] for r in g]) for g in cells.values()], cc_).statistic
+        add(f"- per (kind, severity) cell, mean score vs 1 − mean CER: final {rho_cf:.3f}, image {rho_c:.3f} over {len(cells)} cells")
         lo = [r for r in withtext if r["cer_after"] > 0.02 or r["_score"] < 0.9]
         if len(lo) > 3:
-            rho_lo = spearmanr([r["_score"] for r in lo], [1 - r["cer_after"] for r in lo]).statistic
-            add(f"- pages where either the score < 0.9 or CER > 2% (where ranking matters): {rho_lo:.3f} over {len(lo)} pages")
+            yl = [1 - r["cer_after"] for r in lo]
+            add(f"- pages where either the image score < 0.9 or CER > 2%: final {spearmanr([r['_legibility'] for r in lo], yl).statistic:.3f}, "
+                f"image {spearmanr([r['_score'] for r in lo], yl).statistic:.3f} over {len(lo)} pages")
         oc = [r for r in withtext if r.get("ocr") and r["ocr"].get("mean_confidence") is not None]
         if oc:
             rho3 = spearmanr([r["ocr"]["mean_confidence"] for r in oc], [1 - r["cer_after"] for r in oc]).statistic
-            add(f"- for comparison, Tesseract mean word confidence vs (1 − CER): {rho3:.3f}")
+            add(f"- for comparison, Tesseract mean word confidence alone vs (1 − CER): {rho3:.3f} over {len(oc)} pages")
     # confusion
     add("\n## Gate confusion matrix\n")
     add(f"illegible = CER after Khana's correction > {ILLEGIBLE_CER:.0%}, or content lost (cut off, covered by a border, blank)\n")
@@ -238,12 +262,16 @@ if __name__ == "__main__":
         with open(csv_args[0].split("=", 1)[1], "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["id", "kind", "severity", "font", "size_pt", "dpi", "true_skew", "true_rotation", "skew", "rotation",
-                        "skew_err", "cer_raw", "cer_khana", "cer_undegraded", "legibility", "decision", "reasons",
-                        "quality_ms", "quality_cpu_ms"])
+                        "skew_err", "cer_raw", "cer_khana", "cer_undegraded", "legibility_image", "legibility", "decision",
+                        "reasons", "quality_ms", "quality_cpu_ms", "source", "early_held", "mean_confidence",
+                        "p10_confidence", "lexicon_share", "garbage_share", "word_count", "missing_lines"])
             for r in recs:
                 rnd = lambda v: "" if v is None else round(v, 4)  # noqa: E731
                 w.writerow([r["id"], r["kind"], r["severity"], r["font"], r["size_pt"], r["dpi"], r["true_skew"],
                             r["true_rotation"], r["skew"], r["rotation"], rnd(r["skew_err"]), rnd(r["cer_raw"]),
-                            rnd(r["cer_after"]), rnd(r.get("cer_clean")), rnd(r["_score"]),
+                            rnd(r["cer_after"]), rnd(r.get("cer_clean")), rnd(r["_score"]), rnd(r["_legibility"]),
                             "hold" if r["_hold"] else "pass", " ".join(r["_final"]), round(r["ms_quality"]),
-                            round(r.get("cpu_ms_quality") or 0)])
+                            round(r.get("cpu_ms_quality") or 0), r.get("source", ""), int(bool(r["_early"]))]
+                           + [("" if r["_ev"] is None or r["_ev"].get(k) is None else r["_ev"][k])
+                              for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share",
+                                        "word_count", "missing_lines")])

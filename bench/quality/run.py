@@ -38,7 +38,10 @@ def _ocr(img, dpi, timeout):
         except OcrTimeout:
             return "", None, True
         om = ocr_measures(r)
-        om.words = [{"top": w.top, "height": w.height} for w in r.words]
+        # every word (text, confidence, box in the OCR'd image): missing lines and the final
+        # legibility score can be recomputed offline, e.g. with another lexicon
+        om.words = [{"text": w.text, "conf": float(w.conf), "left": w.left, "top": w.top, "width": w.width,
+                     "height": w.height} for w in r.words]
         return r.text, om, False
     except ImportError:
         import pytesseract
@@ -56,6 +59,15 @@ def _ocr_dict(om):
          for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "word_count")}
     d["words"] = getattr(om, "words", None)
     return d
+
+
+def source_of(page_seed: int) -> int:
+    """Index of the seed article a corpus page was rendered from (testpages.render.text_sample
+    draws it with random.Random(page_seed).choice): the group for cross-validation folds."""
+    import random
+
+    from testpages.render import seed_texts
+    return random.Random(page_seed).randrange(len(seed_texts()))
 
 
 def angle_err(est_total: float, true_total: float) -> float:
@@ -81,6 +93,8 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
     cpu_ms = 1000 * (time.process_time() - p0)
     rec = {k: getattr(item, k) for k in ("id", "kind", "severity", "level", "dpi", "true_skew", "true_rotation",
                                         "content_lost", "font", "size_pt")}
+    rec["page_seed"] = item.meta["page_seed"]
+    rec["source"] = source_of(item.meta["page_seed"])
     rec.update(ms_quality=ms, cpu_ms_quality=cpu_ms, skew=c.skew_degrees, rotation=c.rotation, measures=m.as_dict(), early=early)
     # geometry error: total content rotation T = skew - rotation (mod 360)
     true_t = item.true_skew - item.true_rotation
