@@ -140,7 +140,7 @@ def pdf_sizes() -> dict:
         pass
     for name, img in cases.items():
         res = recognise(img)
-        for fmt, q, whiten in (("auto", 75, True), ("jpeg", 75, True), ("png", 0, True), ("jpeg", 75, False), ("png", 0, False)):
+        for fmt, q, whiten in (("auto", 75, True), ("gray4", 0, True), ("jpeg", 75, True), ("png", 0, True), ("jpeg", 75, False), ("png", 0, False)):
             pdf = build_searchable_pdf([PdfPage(img, 300, res.words, "1")] * 3, title="bench", image_format=fmt, jpeg_quality=q or 75, whiten=whiten)
             key = f"{name} / {fmt}{q if fmt == 'jpeg' else ''}{' whitened' if whiten else ''}"
             out[key] = len(pdf) / 3
