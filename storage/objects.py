@@ -121,8 +121,8 @@ class LocalObjectStore(StoreBase):
             (self.root / b).mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def _atomic_write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _write_synced(path: Path, data: bytes) -> None:
+        """Write `data` to a temporary file beside `path`, fsync it and rename it into place."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -133,7 +133,10 @@ class LocalObjectStore(StoreBase):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dfd = os.open(path.parent, os.O_RDONLY)
+
+    @staticmethod
+    def _sync_dir(path: Path) -> None:
+        dfd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
@@ -142,9 +145,13 @@ class LocalObjectStore(StoreBase):
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         path = self._path(bucket, key)
         info = ObjectInfo(bucket, key, len(data), sha256_hex(data), content_type)
-        self._atomic_write(path, data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the object first, then its sidecar (an object without a sidecar does not exist for
+        # stat/get), then one fsync of the folder makes both renames durable
+        self._write_synced(path, data)
         meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
-        self._atomic_write(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+        self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+        self._sync_dir(path.parent)
         return info
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
