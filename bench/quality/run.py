@@ -142,6 +142,11 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
     if rec.get("ocr_timeout"):
         rec["final"] = rec["final"] + ["ocr_timeout"]
     rec["decision"] = "hold" if rec["final"] else "pass"
+    # the report's legibility: the image score, or after OCR the final score (quality/final_score.py)
+    from quality import final_legibility, legibility_score
+    rec["legibility_image"] = legibility_score(m)
+    rec["legibility"] = rec["legibility_image"] if (early or not rec["ocr"]) else final_legibility(
+        rec["legibility_image"], rec["ocr"], measures=m)
     return rec
 
 

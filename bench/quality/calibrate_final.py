@@ -1,0 +1,304 @@
+"""Fit the final legibility score (quality/final_score.py) on benchmark results, with cross-validation.
+
+    .venv/bin/python -m bench.quality.calibrate_final bench/quality/out/results-full-final.jsonl
+        [--refit-image] [--lexicon-dic /usr/share/hunspell/fa_IR.dic] [--restarts N]
+
+Per page: the image score (quality/score.py as shipped), the early-gate decision, the OCR
+measures of the read of the corrected page (stored by bench/quality/run.py) and the missing
+lines (quality.gate.missing_lines on the stored line bands and word boxes).  The page's final
+legibility is what the report says: the image score when the early gate skips OCR, else
+final_legibility(image score, OCR measures).
+
+The (midpoint, width) of every OCR term are fitted with scipy (Nelder-Mead, restarts) to
+maximise Spearman's rho between the final legibility and 1 - CER after correction.  Reported:
+
+* in-sample rho (fitted and evaluated on every page);
+* out-of-fold rho: leave-one-source-article-out (the corpus renders every page from one of the
+  five seed articles, so pages sharing text, and near-duplicate renders of one text window,
+  never sit on both sides of a split); the model is refitted on the other articles' pages and
+  predicts the held-out article's pages; rho over the pooled out-of-fold predictions, and the
+  mean per-fold rho;
+* with --refit-image, the image score's own parameters (quality/score.py, which were
+  calibrated on this whole corpus) are refitted inside each fold too, so no part of the
+  final score has seen the held-out article;
+* with --lexicon-dic, lexicon_share is recomputed from the stored words with a lexicon built
+  from that hunspell .dic alone (no hand-added words), to check that the lexicon does not
+  carry the corpus's text.
+
+Prints FINAL_PARAMS fitted on all pages; paste them into quality/final_score.py and bump FINAL_MODEL.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OCR_KEYS = ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "missing_lines")
+
+
+def page_measures(rec):
+    from quality import PageMeasures
+    fields = PageMeasures.__dataclass_fields__
+    m = PageMeasures(**{k: v for k, v in rec["measures"].items() if k in fields})
+    m.corrected_size = tuple(m.corrected_size)
+    return m
+
+
+def ocr_evidence(rec, m=None, lexicon=None) -> dict | None:
+    """The OCR measures of the read of the corrected page, with `missing_lines` (None: no OCR record)."""
+    from quality.gate import missing_lines
+    o = rec.get("ocr")
+    if not o:
+        return None
+    d = {k: o.get(k) for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "word_count")}
+    words = o.get("words") or []
+    if lexicon is not None and words and all("text" in w for w in words):
+        d["lexicon_share"] = lexicon_share_with(words, lexicon)
+    m = m if m is not None else page_measures(rec)
+    d["missing_lines"] = missing_lines(m, words) if words else 0
+    return d
+
+
+def lexicon_share_with(words, lex) -> float:
+    """ocr.measures' lexicon_share recomputed with another lexicon (a frozenset of search forms)."""
+    from ocr.lexicon import in_lexicon
+    from ocr.measures import _EDGE_PUNCT, _PERSIAN, is_garbage
+    tokens = [w["text"] for w in words]
+    persian = [t.strip(_EDGE_PUNCT) for t in tokens if _PERSIAN.search(t) and not is_garbage(t)]
+    n_fa = sum(1 for t in tokens if _PERSIAN.search(t))
+    return sum(1 for t in persian if in_lexicon(t, lex)) / n_fa if n_fa else 0.0
+
+
+def lexicon_from_dic(path: str) -> frozenset[str]:
+    """Every entry of a hunspell .dic in search form (as ocr/build_lexicon.py, without its EXTRA_WORDS)."""
+    from ocr.normalize import search_form
+    words = set()
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[1:]:
+        w = search_form(line.split("/", 1)[0]).replace(" ", "")
+        if w and any("\u0600" <= c <= "\u06ff" for c in w):
+            words.add(w)
+    return frozenset(words)
+
+
+def load(paths, lexicon=None):
+    """Per-page rows: id, source, cer, image score, early-held flag, OCR evidence."""
+    from bench.quality.run import source_of
+    from quality import early_gate, legibility_score, load_policy
+    pol = load_policy()
+    rows = []
+    for p in paths:
+        for line in open(p):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("cer_after") is None:
+                continue
+            m = page_measures(r)
+            early = bool(early_gate(m, pol))
+            src = r.get("source")
+            if src is None:
+                src = source_of(r["page_seed"]) if "page_seed" in r else hash(r["font"]) % 5
+            rows.append(SimpleNamespace(id=r["id"], kind=r["kind"], source=int(src), cer=float(r["cer_after"]),
+                                        cer_clean=r.get("cer_clean"), image=float(legibility_score(m)), early=early,
+                                        ocr=None if early else ocr_evidence(r, m, lexicon), rec=r))
+    return rows
+
+
+def _params_from_theta(theta, template):
+    out = {}
+    for j, (name, (key, _, _, sign)) in enumerate(template.items()):
+        out[name] = (key, float(theta[2 * j]), float(math.exp(theta[2 * j + 1])), sign)
+    return out
+
+
+def _theta_from_params(params):
+    return np.array([v for (_, mid, width, _) in params.values() for v in (mid, math.log(width))])
+
+
+# box constraints of the fit per OCR term: (midpoint range, width range).  The lower width bounds
+# keep every term a smooth ramp (a near-step would tie pages and follow a few training pages);
+# they are a smoothness prior set before fitting, not tuned on the test folds
+BOUNDS = {
+    "confidence": ((0.0, 100.0), (2.0, 50.0)),
+    "low_confidence": ((0.0, 100.0), (3.0, 50.0)),
+    "lexicon": ((0.0, 1.0), (0.02, 0.5)),
+    "garbage": ((-1.0, 1.0), (0.01, 0.5)),
+    "missing": ((-10.0, 10.0), (0.3, 5.0)),
+}
+
+TAU = 0.05  # the OCR factor is fitted to exp(-CER / TAU): CER 0.5 % -> 0.90, 2 % -> 0.67, 10 % -> 0.14
+
+
+def predict(rows, params, image=None, cap=True) -> np.ndarray:
+    """The report's legibility per page: the image score when the early gate skipped OCR, else the final score.
+
+    cap=False (for comparison only): after OCR the OCR factor alone, the image score ignored.
+    """
+    from quality.final_score import final_legibility, ocr_factor
+    img = [r.image for r in rows] if image is None else image
+    return np.array([s if r.early or r.ocr is None else
+                     (final_legibility(s, r.ocr, params=params) if cap else ocr_factor(r.ocr, params))
+                     for r, s in zip(rows, img)])
+
+
+class _Vec:
+    """The OCR factor of quality.final_score, vectorised over pages for fitting (same formula)."""
+
+    def __init__(self, rows, template):
+        from quality.final_score import PERFECT_READ
+        keys = [t[0] for t in template.values()]
+        self.ocr_rows = np.array([not (r.early or r.ocr is None) for r in rows])
+        self.X = np.array([[float(r.ocr[k]) if (r.ocr is not None and r.ocr.get(k) is not None) else PERFECT_READ[k]
+                            for k in keys] for r in rows])
+        self.ideal = np.array([PERFECT_READ[k] for k in keys])
+        self.signs = np.array([t[3] for t in template.values()], float)
+        self.nowords = np.array([bool(r.ocr is not None and (r.ocr.get("word_count") or 0) <= 0) for r in rows])
+
+    def factor(self, theta):
+        mid, w = theta[0::2], np.exp(theta[1::2])
+        z = self.signs * (self.X - mid) / w
+        zi = self.signs * (self.ideal - mid) / w
+        lt = -np.logaddexp(0, -z) + np.logaddexp(0, -zi)  # log of each normalised logistic term
+        f = np.exp(np.minimum(lt, 0.0).sum(axis=1))
+        f[self.nowords] = 0.0
+        return f
+
+
+def fit(rows, template, tau=TAU, restarts=4, seed=0):
+    """Fit the OCR terms: least squares between the OCR factor and exp(-CER/tau) over the pages read by OCR.
+
+    A smooth, bounded objective (L-BFGS-B from the template and `restarts` random starts; the best
+    training loss wins).  Spearman is only the evaluation measure, never optimised.
+    """
+    from scipy.optimize import minimize
+    ocr = [r for r in rows if not (r.early or r.ocr is None)]
+    t = np.exp(-np.array([r.cer for r in ocr]) / tau)
+    vec = _Vec(ocr, template)
+    bounds = [b for k in template for b in (BOUNDS[k][0], (math.log(BOUNDS[k][1][0]), math.log(BOUNDS[k][1][1])))]
+    lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+
+    def loss(theta):
+        return float(np.mean((vec.factor(theta) - t) ** 2))
+
+    rng = np.random.default_rng(seed)
+    theta0 = _theta_from_params(template)
+    widths = np.array([v[2] for v in template.values()])
+    scale = np.ravel(np.column_stack([2.0 * widths, np.full(len(widths), 0.5)]))  # midpoint, log width
+    best = None
+    for k in range(restarts + 1):
+        th = theta0 if k == 0 else theta0 + rng.normal(0, 1, theta0.shape) * scale
+        res = minimize(loss, np.clip(th, lo, hi), method="L-BFGS-B", bounds=bounds)
+        if best is None or res.fun < best.fun:
+            best = res
+    return _params_from_theta(best.x, template)
+
+
+def fit_image(rows):
+    """Refit quality/score.py's PARAMS on `rows` (as bench/quality/calibrate.py does); returns a scorer."""
+    from scipy.optimize import minimize
+    from scipy.stats import spearmanr
+
+    from bench.quality.calibrate import _features, score_matrix
+    from quality.score import IDEAL, PARAMS
+    names, X, flags = _features([r.rec for r in rows], PARAMS)
+    y = 1.0 - np.clip([r.cer for r in rows], 0, 1)
+    good = (np.array([r.cer for r in rows]) <= 0.10).astype(float)
+    th = np.array([v for n in names for v in (PARAMS[n][1], math.log(PARAMS[n][2]))])
+    ideal = np.array([[IDEAL[PARAMS[n][0]] for n in names]])
+
+    def loss(theta):
+        s = score_matrix(theta, names, X, flags, PARAMS)
+        rho = spearmanr(s, y).statistic
+        return -(rho if np.isfinite(rho) else 0.0) + 0.2 * float(np.mean((s - good) ** 2))
+
+    for it in range(3):
+        th = minimize(loss, th, method="Nelder-Mead", options={"maxiter": 4000 if it == 0 else 3000}).x
+
+    def scorer(rows2):
+        _, X2, f2 = _features([r.rec for r in rows2], PARAMS)
+        ip = score_matrix(th, names, ideal, np.zeros((1, 3)), PARAMS)[0]
+        return np.clip(score_matrix(th, names, X2, f2, PARAMS) / max(ip, 1e-9), 0, 1)
+    return scorer
+
+
+def cross_validate(rows, template, tau=TAU, refit_image=False, restarts=4):
+    """Leave-one-source-article-out: out-of-fold legibility per page, per-fold figures, fitted params per fold."""
+    from scipy.stats import spearmanr
+    oof = np.full(len(rows), np.nan)
+    oof_img = np.full(len(rows), np.nan)
+    oof_nocap = np.full(len(rows), np.nan)
+    folds = []
+    for s in sorted({r.source for r in rows}):
+        tr = [r for r in rows if r.source != s]
+        te_idx = [i for i, r in enumerate(rows) if r.source == s]
+        te = [rows[i] for i in te_idx]
+        img_te = fit_image(tr)(te) if refit_image else np.array([r.image for r in te])
+        params = fit(tr, template, tau=tau, restarts=restarts, seed=s)
+        p = predict(te, params, image=img_te)
+        oof[te_idx], oof_img[te_idx] = p, img_te
+        oof_nocap[te_idx] = predict(te, params, image=img_te, cap=False)
+        y = [1 - r.cer for r in te]
+        folds.append((s, len(te), spearmanr(p, y).statistic, spearmanr(img_te, y).statistic, params))
+    return oof, oof_img, oof_nocap, folds
+
+
+def main(argv=None):
+    from scipy.stats import spearmanr
+
+    from quality.final_score import FINAL_MODEL, FINAL_PARAMS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--refit-image", action="store_true", help="refit the image score inside each fold too")
+    ap.add_argument("--lexicon-dic", default="", help="recompute lexicon_share with this hunspell .dic only")
+    ap.add_argument("--tau", type=float, default=TAU, help="fit target exp(-CER/tau) (default %(default)s)")
+    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--drop", default="", help="comma-separated OCR terms to leave out (ablation)")
+    a = ap.parse_args(argv)
+    lex = lexicon_from_dic(a.lexicon_dic) if a.lexicon_dic else None
+    rows = load(a.paths, lex)
+    template = {k: v for k, v in FINAL_PARAMS.items() if k not in set(filter(None, a.drop.split(",")))}
+    y = np.array([1 - r.cer for r in rows])
+    img = np.array([r.image for r in rows])
+    n_ocr = sum(r.ocr is not None and not r.early for r in rows)
+    sp = lambda v: spearmanr(v, y).statistic  # noqa: E731
+    print(f"{len(rows)} pages with text, {n_ocr} read by OCR after the early gate (the others keep the image score), "
+          f"{len({r.source for r in rows})} source articles; fit target exp(-CER/{a.tau:g})"
+          + (f"; lexicon_share from {a.lexicon_dic} only" if lex else ""))
+    print(f"image score alone (pre-OCR, shipped):           Spearman {sp(img):.4f}")
+    mc = np.array([r.ocr["mean_confidence"] / 100 if (r.ocr and not r.early) else r.image for r in rows])
+    print(f"mean word confidence (image score if no OCR):   Spearman {sp(mc):.4f}")
+    print(f"final score as shipped ({FINAL_MODEL}): Spearman {sp(predict(rows, template)):.4f}")
+    params = fit(rows, template, tau=a.tau, restarts=a.restarts)
+    print(f"final score fitted on all pages:                Spearman {sp(predict(rows, params)):.4f}  (in-sample)")
+    oof, oof_img, oof_nocap, folds = cross_validate(rows, template, tau=a.tau, refit_image=a.refit_image, restarts=a.restarts)
+    tag = "image score and OCR terms refitted per fold" if a.refit_image else "OCR terms refitted per fold"
+    print(f"final score out of fold ({tag}): Spearman {sp(oof):.4f} pooled over {len(rows)} pages; "
+          f"mean of per-fold {np.mean([f[2] for f in folds]):.4f}")
+    print(f"  for comparison, the OCR factor alone after OCR (image score ignored, not a valid final score): "
+          f"in-sample {sp(predict(rows, params, cap=False)):.4f}, out of fold {sp(oof_nocap):.4f}")
+    if a.refit_image:
+        print(f"image score alone, out of fold:                 Spearman {sp(oof_img):.4f}")
+    for s, n, rho, rho_img, p in folds:
+        print(f"  held-out article {s}: {n:3d} pages, final {rho:.4f}, image {rho_img:.4f}; fitted "
+              + ", ".join(f"{k} {v[1]:.3g}/{v[2]:.3g}" for k, v in p.items()))
+    cc = [(r.cer, r.cer_clean) for r in rows if r.cer_clean is not None]
+    if cc:
+        print(f"noise ceiling: Spearman(CER after correction, CER of the same page undegraded) "
+              f"{spearmanr([c[0] for c in cc], [c[1] for c in cc]).statistic:.4f} over {len(cc)} pages")
+    print("FINAL_PARAMS: dict[str, tuple[str, float, float, int]] = {")
+    for name, (key, mid, width, sign) in params.items():
+        print(f'    "{name}": ("{key}", {mid:.4g}, {width:.4g}, {sign:+d}),')
+    print("}")
+
+
+if __name__ == "__main__":
+    main()
