@@ -90,26 +90,31 @@ def lexicon_from_dic(path: str) -> frozenset[str]:
 
 
 def load(paths, lexicon=None):
-    """Per-page rows: id, source, cer, image score, early-held flag, OCR evidence."""
+    """Per-page rows (id, source article, CER, image score, early-held flag, OCR evidence) of JSONL results."""
+    recs = []
+    for p in paths:
+        recs += [json.loads(line) for line in open(p) if line.strip()]
+    return load_records(recs, lexicon)
+
+
+def load_records(recs, lexicon=None):
+    """As `load`, from records already read (pages without text are left out)."""
     from bench.quality.run import source_of
     from quality import early_gate, legibility_score, load_policy
     pol = load_policy()
     rows = []
-    for p in paths:
-        for line in open(p):
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            if r.get("cer_after") is None:
-                continue
-            m = page_measures(r)
-            early = bool(early_gate(m, pol))
-            src = r.get("source")
-            if src is None:
-                src = source_of(r["page_seed"]) if "page_seed" in r else hash(r["font"]) % 5
-            rows.append(SimpleNamespace(id=r["id"], kind=r["kind"], source=int(src), cer=float(r["cer_after"]),
-                                        cer_clean=r.get("cer_clean"), image=float(legibility_score(m)), early=early,
-                                        ocr=None if early else ocr_evidence(r, m, lexicon), rec=r))
+    for r in recs:
+        if r.get("cer_after") is None:
+            continue
+        m = page_measures(r)
+        early = bool(early_gate(m, pol))
+        src = r.get("source")
+        if src is None and "page_seed" in r:
+            src = source_of(r["page_seed"])
+        rows.append(SimpleNamespace(id=r["id"], kind=r["kind"], source=None if src is None else int(src),
+                                    cer=float(r["cer_after"]), cer_clean=r.get("cer_clean"),
+                                    image=float(legibility_score(m)), early=early,
+                                    ocr=None if early else ocr_evidence(r, m, lexicon), rec=r))
     return rows
 
 
@@ -290,6 +295,8 @@ def main(argv=None):
     print(f"final score as shipped ({FINAL_MODEL}): Spearman {sp(predict(rows, shipped)):.4f}")
     params = fit(rows, template, tau=a.tau, restarts=a.restarts)
     print(f"final score fitted on all pages:                Spearman {sp(predict(rows, params)):.4f}  (in-sample)")
+    if any(r.source is None for r in rows):
+        sys.exit("these results do not record each page's source article (re-run bench.quality.run)")
     oof, oof_img, oof_nocap, folds = cross_validate(rows, template, tau=a.tau, refit_image=a.refit_image, restarts=a.restarts)
     tag = "image score and OCR terms refitted per fold" if a.refit_image else "OCR terms refitted per fold"
     print(f"final score out of fold ({tag}): Spearman {sp(oof):.4f} pooled over {len(rows)} pages; "

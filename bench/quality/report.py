@@ -134,7 +134,13 @@ def report(recs, stored: bool = False) -> str:
         n_ocr = sum(r["_ev"] is not None for r in withtext)
         add(f"- **final legibility** (the report's `legibility`: {FINAL_MODEL} after OCR, the image score on "
             f"the {len(withtext) - n_ocr} early-held pages) vs (1 − CER after correction): **{rho_f:.3f}** over "
-            f"{len(withtext)} pages with text (in-sample; out-of-fold figure: bench/quality/calibrate_final.py)")
+            f"{len(withtext)} pages with text (in-sample)")
+        if all(r.get("source") is not None for r in withtext) and all(r.get("ocr") for r in withtext):
+            from bench.quality.calibrate_final import INIT_PARAMS, cross_validate, load_records
+            rows = load_records(withtext)
+            oof = cross_validate(rows, INIT_PARAMS)[0]
+            add(f"- final legibility **out of fold**: **{spearmanr(oof, [1 - r.cer for r in rows]).statistic:.3f}** "
+                f"(refitted without each source article in turn, 5 folds; bench/quality/calibrate_final.py)")
         add(f"- image score alone (pre-OCR, {SCORE_MODEL}): **{rho:.3f}** over {len(withtext)} pages with text")
         cc = [r for r in withtext if r.get("cer_clean") is not None]
         if len(cc) > 3:
