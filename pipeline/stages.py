@@ -162,6 +162,7 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
     mdict["dpi"] = float(dpi)
     # small text is upscaled by the correction: OCR and the PDF see the corrected image's resolution
     mdict["image_dpi"] = float(dpi) * float(getattr(corrected, "upscale", 1.0) or 1.0)
+    mdict["image_legibility"] = legibility  # the score from pixels alone; after OCR `legibility` becomes the final score
     info = rt.store.put("pages", corrected_key, encode_png(corrected.image), "image/png")
     values = {"measures": mdict, "legibility": legibility, "corrected_key": corrected_key, "corrected_sha256": info.sha256}
     if overlay is not None:
@@ -196,6 +197,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
         mdict = page.measures or {}
         dpi = int(round(image_dpi(mdict, rt.settings.raster_dpi)))
         key, sha, prior_seconds = page.corrected_key, page.corrected_sha256, page.seconds or 0.0
+        image_legibility = float(mdict.get("image_legibility", page.legibility or 0.0))
         declared_case = page.batch.case_number
         words_key, overlay_key = _page_key(page, "words.json"), _page_key(page, "problems.png")
     if handoff is not None and handoff.image is not None:
@@ -214,11 +216,14 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
             # the gate also checks that every text line seen in the image got OCR words
             om = SimpleNamespace(**ocr.ocr_measures(result).as_dict(), words=result.words)
             reasons = list(quality.final_gate(measures, om, rt.policy))
+            # legibility after OCR: the image score capped by how well this very read went
+            legibility = quality.final_legibility(image_legibility, om, measures)
             fields = ocr.extract_fields(result.text)
             warnings = list(report.get("warnings", []))
             if ocr.case_number_mismatch(fields, declared_case):
                 warnings.append("case_number_mismatch")
             report.update(
+                legibility=round(legibility, 3),
                 text=result.text,
                 ocr_confidence=None if result.mean_confidence is None else round(float(result.mean_confidence), 2),
                 fields=[f.as_dict() for f in fields],
@@ -237,7 +242,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
         return _processing_error(rt, page_id, "corrected", report, exc, t0, actor)
     report["reasons"] = reasons
     report["decision"] = "hold" if reasons else "pass"
-    values: dict = {"ocr_confidence": report["ocr_confidence"], "text": report["text"],
+    values: dict = {"ocr_confidence": report["ocr_confidence"], "text": report["text"], "legibility": report["legibility"],
                     "search_text": ocr.search_form(report["text"])}
     rt.store.put("pages", words_key, json.dumps([dataclasses.asdict(w) for w in words], ensure_ascii=False).encode(),
                  "application/json")

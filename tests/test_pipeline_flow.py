@@ -123,3 +123,32 @@ def test_blank_pdf_page_is_rasterised_and_held_as_blank(rt):
         page = s.get(Page, sub.page_ids[0])
         assert page.status == "decided" and page.decision == "hold"
         assert "blank" in page.reasons
+
+
+def test_legibility_after_ocr_is_the_final_score(rt, text_page, monkeypatch):
+    """After OCR the report's legibility is the image score capped by how the read went:
+    the same page read with low confidence gets a lower legibility than its image score."""
+    svc = KhanaService(rt)
+    good = svc.submit_batch([Upload("good.png", text_page)], META)
+    run_all(rt, good)
+    real = stages.ocr.recognise
+
+    def shaky(*a, **k):  # the same words, read with the confidence of a poor scan
+        res = real(*a, **k)
+        for w in res.words:
+            w.conf = min(w.conf, 35.0)
+        res.mean_confidence = 35.0
+        return res
+
+    monkeypatch.setattr(stages.ocr, "recognise", shaky)
+    poor = svc.submit_batch([Upload("poor.png", text_page)], META)
+    run_all(rt, poor)
+    with rt.db.session() as s:
+        g = s.get(Page, good.page_ids[0])
+        p = s.get(Page, poor.page_ids[0])
+        image_score = g.measures["image_legibility"]
+        assert p.measures["image_legibility"] == pytest.approx(image_score)
+        assert g.report["legibility"] == pytest.approx(g.legibility, abs=1e-3)
+        assert g.report["legibility"] <= image_score + 1e-9
+        assert p.report["legibility"] < g.report["legibility"] - 0.2
+        assert p.report["decision"] == "hold" and "low_ocr_confidence" in p.report["reasons"]
