@@ -8,6 +8,9 @@
 * garbage_share: share of tokens that no real text produces: bracket/bar debris,
   letters mixed with digits or Latin with Persian, stray single letters, runs of one
   character, tokens without a letter or digit.
+* weak_line_share: share of text lines (3 words or more) whose mean word confidence is
+  below WEAK_LINE_CONFIDENCE: a page sharp at one end and blurred at the other reads
+  with a good page mean but a block of weak lines.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ _JUNK = re.compile(r"[\[\]{}|<>~^_\\@#$&=+`]")
 _ORDINARY_PUNCT = set(".,،؛;:؟?!«»()-–—…/\"'%")
 _SINGLE_OK = {"و", "ه", "ی", "ب"} | set(ALL_DIGITS)
 _REPEAT = re.compile(r"(.)\1{3,}")
+WEAK_LINE_CONFIDENCE = 55.0  # a line read at this mean confidence or below is mostly wrong
 
 
 @dataclass
@@ -37,6 +41,7 @@ class OcrMeasures:
     lexicon_share: float  # 0..1 of Persian tokens
     garbage_share: float  # 0..1 of all tokens
     word_count: int
+    weak_line_share: float = 0.0  # 0..1 of text lines with >= 3 words
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +80,19 @@ def measures_from_words(words: list[Word]) -> OcrMeasures:
         round(lex, 4),
         round(garbage, 4),
         len(words),
+        round(weak_line_share(words), 4),
     )
+
+
+def weak_line_share(words: list[Word]) -> float:
+    """Share of the lines with 3 or more words whose mean confidence is below WEAK_LINE_CONFIDENCE."""
+    lines: dict[int, list[float]] = {}
+    for w in words:
+        lines.setdefault(w.line, []).append(w.conf)
+    full = [c for c in lines.values() if len(c) >= 3]
+    if not full:
+        return 0.0
+    return sum(1 for c in full if sum(c) / len(c) < WEAK_LINE_CONFIDENCE) / len(full)
 
 
 def ocr_measures(result: OcrResult) -> OcrMeasures:

@@ -60,6 +60,11 @@ def image_dpi(measures: dict, default: float) -> float:
     return float(measures.get("image_dpi") or measures.get("dpi") or default)
 
 
+def _blur_limit(rt: Runtime) -> float:
+    """The gate policy's blur limit, for marking the blurred tiles on a held page's QA image."""
+    return float(rt.policy.get("reasons", "blur_rel_max", 0.7))
+
+
 def base_report(page: Page) -> dict:
     return {
         "file": page.file.name,
@@ -150,7 +155,7 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         measures = quality.measure_page(raw, corrected, dpi)
         legibility = float(quality.legibility_score(measures))
         early = list(quality.early_gate(measures, rt.policy))
-        overlay = quality.annotate_problems(corrected.image, measures, early, []) if early else None
+        overlay = quality.annotate_problems(corrected.image, measures, early, [], _blur_limit(rt)) if early else None
     except Exception as exc:  # noqa: BLE001 - a bug or an image the code cannot handle
         return _processing_error(rt, page_id, "pending", report, exc, t0, actor)
     report.update(
@@ -215,9 +220,16 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
             words = result.words
             # the gate also checks that every text line seen in the image got OCR words
             om = SimpleNamespace(**ocr.ocr_measures(result).as_dict(), words=result.words)
+            # text-like parts of the page that got no OCR word (blurred, faded, curled away)
+            unread = quality.unread_text(image, result.words, measures, _blur_limit(rt))
+            om.unread_text_share, om.unread_tiles = unread["unread_share"], unread["unread_tiles"]
+            om.unread_blurred_tiles = len(unread["blurred_boxes"])
+            if unread["blurred_boxes"]:  # mark every blurred text tile on the QA image, read or not
+                measures.blur_regions = quality.blurred_regions(image, measures, _blur_limit(rt)) or unread["blurred_boxes"]
             reasons = list(quality.final_gate(measures, om, rt.policy))
             # legibility after OCR: the image score capped by how well this very read went
             legibility = quality.final_legibility(image_legibility, om, measures)
+            legibility *= 1.0 - float(om.unread_text_share)  # text the OCR could not read at all
             fields = ocr.extract_fields(result.text)
             warnings = list(report.get("warnings", []))
             if ocr.case_number_mismatch(fields, declared_case):
@@ -235,7 +247,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
         if reasons:
             floor = float(getattr(rt.policy, "low_word_confidence", 60.0))
             low = [(w.left, w.top, w.width, w.height) for w in words if w.conf < floor]
-            overlay = quality.annotate_problems(image, measures, reasons, low)
+            overlay = quality.annotate_problems(image, measures, reasons, low, _blur_limit(rt))
     except ocr.OcrError:
         raise  # Tesseract or its language data missing: an installation problem, not the page's
     except Exception as exc:  # noqa: BLE001

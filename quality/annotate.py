@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from ._img import to_gray_u8
+from .blur_map import blurred_regions
 
 MAX_SIDE = 2400
 
@@ -17,7 +18,7 @@ COLORS = {  # BGR
 }
 
 
-def annotate_problems(gray, m, reasons, low_conf_boxes=()) -> np.ndarray:
+def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float = 0.7) -> np.ndarray:
     """The page (preferably `CorrectedPage.image`) with problem regions marked.
 
     Dark areas are tinted blue, blurred areas orange, cut-off edges get a red bar, and
@@ -26,6 +27,10 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=()) -> np.ndarray:
     """
     g = to_gray_u8(gray)
     H, W = g.shape
+    blur_boxes = list(getattr(m, "blur_regions", []) or [])
+    if "blurred" in reasons and not blur_boxes:
+        # the text tiles that are blurred themselves (measured on the full-resolution page)
+        blur_boxes = blurred_regions(g, m, blur_rel_max)
     cw, ch = (m.corrected_size if getattr(m, "corrected_size", None) and m.corrected_size[0] else (W, H))
     s = min(1.0, MAX_SIDE / max(H, W))
     if s < 1.0:
@@ -42,9 +47,8 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=()) -> np.ndarray:
     for b in getattr(m, "dark_regions", []) or []:
         p0, p1 = rect(b)
         cv2.rectangle(overlay, p0, p1, COLORS["dark"], -1)
-    blur_boxes = list(getattr(m, "blur_regions", []) or [])
     if "blurred" in reasons and not blur_boxes:
-        # uniform blur: mark the text area
+        # no single tile measures beyond the limit (blur spread thinly): mark the text area
         mask = (g < 128).astype(np.uint8)
         ys, xs = np.nonzero(mask)
         if ys.size:

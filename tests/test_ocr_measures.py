@@ -69,3 +69,12 @@ def test_measures_separate_legible_from_illegible_pages():
     assert good.p10_confidence > 60 > 30 > bad.p10_confidence
     assert good.lexicon_share > 0.9 > 0.7 > bad.lexicon_share
     assert good.garbage_share <= bad.garbage_share
+
+
+def test_weak_line_share_counts_lines_read_badly():
+    good = [Word("دادگاه", 90, 0, 0, 10, 10, line) for line in range(6) for _ in range(4)]
+    weak = [Word("دادگاه", 40, 0, 0, 10, 10, line) for line in (6, 7) for _ in range(4)]
+    short = [Word("و", 10, 0, 0, 10, 10, 8)]  # a line of one word does not count
+    m = ocr_measures(OcrResult(good + weak + short, "", 80.0, 0.1))
+    assert m.weak_line_share == pytest.approx(2 / 8)
+    assert ocr_measures(OcrResult(good, "", 90.0, 0.1)).weak_line_share == 0.0

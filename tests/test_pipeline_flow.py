@@ -152,3 +152,29 @@ def test_legibility_after_ocr_is_the_final_score(rt, text_page, monkeypatch):
         assert g.report["legibility"] <= image_score + 1e-9
         assert p.report["legibility"] < g.report["legibility"] - 0.2
         assert p.report["decision"] == "hold" and "low_ocr_confidence" in p.report["reasons"]
+
+
+def test_page_blurred_in_one_part_is_held_with_the_part_marked(rt):
+    """Sharp at the top, blurred at the bottom (a sheet curled off the glass): the page mean
+    reads well, but the lower half was not read; the page is held as blurred and the QA image
+    marks the lower half only."""
+    import cv2
+    import numpy as np
+
+    img = render_page(font="naskh", size_pt=12, seed=21, n_words=260).image.copy()
+    rows = np.flatnonzero((img < 128).any(axis=1))
+    mid = (rows[0] + rows[-1]) // 2
+    img[mid:] = cv2.GaussianBlur(img[mid:], (0, 0), 6.0)
+    sub = KhanaService(rt).submit_batch([Upload("curled.png", png_bytes(img))], META)
+    run_all(rt, sub)
+    with rt.db.session() as s:
+        p = s.get(Page, sub.page_ids[0])
+        rep, overlay_key = p.report, p.overlay_key
+    assert rep["decision"] == "hold" and "blurred" in rep["reasons"]
+    assert rep["legibility"] < 0.9
+    overlay = cv2.imdecode(np.frombuffer(rt.store.get("pages", overlay_key), np.uint8), cv2.IMREAD_COLOR)
+    orange = (overlay[..., 2].astype(int) - overlay[..., 0].astype(int)) > 40
+    h = overlay.shape[0]
+    y_mid = int(mid / img.shape[0] * h)
+    assert orange[y_mid + h // 20 : y_mid + h // 6].any(axis=1).mean() > 0.8
+    assert orange[h // 10 : y_mid - h // 20].mean() < 0.01

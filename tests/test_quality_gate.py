@@ -122,3 +122,24 @@ def test_annotate_marks_problems(page, policy):
     colour = (np.abs(ov[:, :, 0].astype(int) - ov[:, :, 2].astype(int)) > 40).mean()
     assert colour > 0.01
     json.dumps(m.as_dict())
+
+
+def test_final_gate_regional_checks(page, policy):
+    """A good page mean does not hide a part of the page that read badly or not at all."""
+    c = correct_page(page)
+    m = measure_page(page, c, DPI)
+    assert final_gate(m, OCR(), policy) == []
+    weak = OCR()
+    weak.weak_line_share = 0.25  # a quarter of the lines read at low confidence
+    assert "low_ocr_confidence" in final_gate(m, weak, policy)
+    weak.weak_line_share = 0.05  # one weak line of twenty: a signature line, a stamp
+    assert final_gate(m, weak, policy) == []
+    unread = OCR()
+    unread.unread_text_share, unread.unread_tiles, unread.unread_blurred_tiles = 0.3, 20, 15
+    assert final_gate(m, unread, policy)[:2] == ["low_ocr_confidence", "blurred"]
+    unread.unread_blurred_tiles = 2  # not read, but not blurred either (faded, covered): no blur claim
+    assert "blurred" not in final_gate(m, unread, policy)
+    unread.unread_tiles = 2  # a stamp or a logo
+    assert final_gate(m, unread, policy) == []
+    low_p10 = OCR(p10=30.0)
+    assert "low_ocr_confidence" in final_gate(m, low_p10, policy)
