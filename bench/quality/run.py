@@ -26,7 +26,10 @@ if str(ROOT) not in sys.path:
 OUT = Path(__file__).resolve().parent / "out"
 
 
-PSM = 4
+try:  # the page segmentation mode the pipeline uses
+    from ocr.engine import DEFAULT_PSM as PSM
+except ImportError:  # pragma: no cover
+    PSM = 6
 
 
 def _ocr(img, dpi, timeout):
@@ -56,7 +59,8 @@ def _ocr_dict(om):
     if om is None:
         return None
     d = {k: float(getattr(om, k)) if getattr(om, k) is not None else None
-         for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "word_count")}
+         for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share", "word_count",
+                   "weak_line_share") if hasattr(om, k)}
     d["words"] = getattr(om, "words", None)
     return d
 
@@ -126,6 +130,12 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
         hyp, om, to = _ocr(c.image, item.dpi * c.upscale, ocr_timeout)
         rec["cer_after"] = 1.0 if to else min(1.0, cer(item.text, hyp))
         rec["ocr"] = _ocr_dict(om)
+        if rec["ocr"] is not None and rec["ocr"].get("words") is not None:
+            # the regional check of the pipeline's OCR step (pipeline/stages.py)
+            from quality import unread_text
+            u = unread_text(c.image, rec["ocr"]["words"], m, float(pol.get("reasons", "blur_rel_max", 0.7)))
+            rec["ocr"].update(unread_text_share=u["unread_share"], unread_tiles=u["unread_tiles"],
+                              unread_blurred_tiles=len(u["blurred_boxes"]))
         if clean_ref:
             from testpages.corpus import _base
             base = _base(item.font, item.size_pt, item.meta["page_seed"]).image
@@ -146,7 +156,7 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
     from quality import final_legibility, legibility_score
     rec["legibility_image"] = legibility_score(m)
     rec["legibility"] = rec["legibility_image"] if (early or not rec["ocr"]) else final_legibility(
-        rec["legibility_image"], rec["ocr"], measures=m)
+        rec["legibility_image"], rec["ocr"], measures=m) * (1.0 - float(rec["ocr"].get("unread_text_share") or 0.0))
     return rec
 
 
@@ -160,7 +170,7 @@ def main(argv=None):
     ap.add_argument("--osd", action="store_true", help="also measure Tesseract OSD orientation")
     ap.add_argument("--out", default="")
     ap.add_argument("--no-clean-ref", action="store_true", help="skip OCR of the undegraded page")
-    ap.add_argument("--psm", type=int, default=4, help="Tesseract page segmentation mode (ocr/ default is 6)")
+    ap.add_argument("--psm", type=int, default=PSM, help="Tesseract page segmentation mode (default: the pipeline's, ocr.engine.DEFAULT_PSM)")
     a = ap.parse_args(argv)
     global PSM
     PSM = a.psm
