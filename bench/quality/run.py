@@ -170,10 +170,10 @@ def main(argv=None):
     ap.add_argument("--osd", action="store_true", help="also measure Tesseract OSD orientation")
     ap.add_argument("--out", default="")
     ap.add_argument("--no-clean-ref", action="store_true", help="skip OCR of the undegraded page")
-    ap.add_argument("--psm", type=int, default=PSM, help="Tesseract page segmentation mode (default: the pipeline's, ocr.engine.DEFAULT_PSM)")
+    ap.add_argument("--psm", type=int, default=None, help="Tesseract page segmentation mode (default: the pipeline's, ocr.engine.DEFAULT_PSM)")
     a = ap.parse_args(argv)
     global PSM
-    PSM = a.psm
+    PSM = a.psm if a.psm is not None else PSM
     from testpages.corpus import iter_corpus
 
     OUT.mkdir(exist_ok=True)
