@@ -1,6 +1,6 @@
 """Fit the final legibility score (quality/final_score.py) on benchmark results, with cross-validation.
 
-    .venv/bin/python -m bench.quality.calibrate_final bench/quality/out/results-full-final.jsonl
+    .venv/bin/python -m bench.quality.calibrate_final bench/quality/out/results-full-v3.jsonl
         [--refit-image] [--lexicon-dic /usr/share/hunspell/fa_IR.dic] [--restarts N]
 
 Per page: the image score (quality/score.py as shipped), the early-gate decision, the OCR
