@@ -505,8 +505,9 @@ def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     return out
 
 
-def _ink_bands(gray: np.ndarray, min_gap: int) -> list[tuple[int, int, int, int]]:
-    """Horizontal bands of ink (text lines) of an upright page: (y0, y1, x0, x1)."""
+def _ink_bands(gray: np.ndarray, min_gap: int, split_above: int = 0) -> list[tuple[int, int, int, int]]:
+    """Horizontal bands of ink (text lines) of an upright page: (y0, y1, x0, x1); bands
+    taller than `split_above` (if given) are split where two lines touch."""
     small = gray
     _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     rows = ink.sum(axis=1)
@@ -524,12 +525,29 @@ def _ink_bands(gray: np.ndarray, min_gap: int) -> list[tuple[int, int, int, int]
             else:
                 bands.append([y0, y])
         y += 1
+    if split_above:
+        bands = [b for y0, y1 in bands for b in _split_band(rows, y0, y1, split_above)]
     out = []
     for y0, y1 in bands:
         cols = np.where(ink[y0:y1].any(axis=0))[0]
         if cols.size:
             out.append((y0, y1, int(cols[0]), int(cols[-1]) + 1))
     return out
+
+
+def _split_band(rows: np.ndarray, y0: int, y1: int, max_h: int, depth: int = 0) -> list[list[int]]:
+    """Split a band taller than `max_h` at its sparsest row when that row is nearly empty:
+    two lines of dense text joined by a descender or a dot are two lines, a tall title is one."""
+    if y1 - y0 <= max_h or depth > 6:
+        return [[y0, y1]]
+    lo, hi = y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4
+    seg = rows[lo:hi]
+    if seg.size == 0:
+        return [[y0, y1]]
+    cut = lo + int(np.argmin(seg))
+    if rows[cut] > 0.2 * float(np.median(rows[y0:y1])):
+        return [[y0, y1]]
+    return _split_band(rows, y0, cut, max_h, depth + 1) + _split_band(rows, cut, y1, max_h, depth + 1)
 
 
 def refill_missed_lines(
@@ -546,7 +564,7 @@ def refill_missed_lines(
         return words
     heights = sorted(w.height for w in words)
     line_h = heights[len(heights) // 2]
-    bands = _ink_bands(gray, max(2, int(0.35 * line_h)))
+    bands = _ink_bands(gray, max(2, int(0.35 * line_h)), split_above=int(1.6 * line_h))
     centres = [w.top + w.height / 2 for w in words]
     missing = []
     for y0, y1, x0, x1 in bands:
