@@ -28,26 +28,33 @@ def tile_blur_rel(tile: np.ndarray, line_px: float, upscale: float = 1.0) -> flo
     return excess / (max(line_px, 4.0) / 10.0)
 
 
+def _tile_geometry(m) -> tuple[float, float, int]:
+    """(text-line height px, upscale of the correction, tile side px) from the page's measures."""
+    line_px = float(getattr(m, "effective_resolution", 0.0) or 0.0) or 40.0
+    char_px = float(getattr(m, "char_height_px", 0.0) or 0.0)
+    upscale = line_px / char_px if char_px > 0 else 1.0
+    return line_px, upscale, int(max(128, min(512, 4 * line_px)))
+
+
+def _is_blurred(tile: np.ndarray, line_px: float, upscale: float, blur_rel_max: float) -> bool:
+    rel = tile_blur_rel(tile, line_px, upscale)
+    return math.isfinite(rel) and rel > blur_rel_max
+
+
 def blurred_regions(gray, m, blur_rel_max: float = 0.7) -> list[tuple[int, int, int, int]]:
     """(left, top, width, height) boxes, in `gray`'s pixels (the corrected page), of text tiles
     blurred beyond `blur_rel_max`. `m` is the page's PageMeasures (or an object with
     `effective_resolution` and `char_height_px`)."""
     g = to_gray_u8(gray)
     h, w = g.shape
-    line_px = float(getattr(m, "effective_resolution", 0.0) or 0.0)
-    char_px = float(getattr(m, "char_height_px", 0.0) or 0.0)
-    if line_px <= 0:
-        line_px = 40.0
-    upscale = line_px / char_px if char_px > 0 else 1.0
-    size = int(max(128, min(512, 4 * line_px)))
+    line_px, upscale, size = _tile_geometry(m)
     out = []
     for y in range(0, h - size // 2, size):
         for x in range(0, w - size // 2, size):
             tile = g[y : y + size, x : x + size]
             if tile.size == 0 or float(np.mean(tile < INK_LEVEL)) < MIN_INK:
                 continue
-            rel = tile_blur_rel(tile, line_px, upscale)
-            if math.isfinite(rel) and rel > blur_rel_max:
+            if _is_blurred(tile, line_px, upscale, blur_rel_max):
                 out.append((x, y, tile.shape[1], tile.shape[0]))
     return out
 
@@ -73,10 +80,7 @@ def unread_text(gray, words, m, blur_rel_max: float = 0.7) -> dict:
     """
     g = to_gray_u8(gray)
     h, w = g.shape
-    line_px = float(getattr(m, "effective_resolution", 0.0) or 0.0) or 40.0
-    char_px = float(getattr(m, "char_height_px", 0.0) or 0.0)
-    upscale = line_px / char_px if char_px > 0 else 1.0
-    size = int(max(128, min(512, 4 * line_px)))
+    line_px, upscale, size = _tile_geometry(m)
     ny, nx = h // size, w // size
     empty = {"text_tiles": 0, "unread_tiles": 0, "unread_share": 0.0, "unread_boxes": [], "blurred_boxes": []}
     if ny == 0 or nx == 0:
@@ -106,7 +110,6 @@ def unread_text(gray, words, m, blur_rel_max: float = 0.7) -> dict:
     for ty, tx in zip(*np.nonzero(unread)):
         box = (int(tx * size), int(ty * size), size, size)
         out["unread_boxes"].append(box)
-        rel = tile_blur_rel(g[box[1] : box[1] + size, box[0] : box[0] + size], line_px, upscale)
-        if math.isfinite(rel) and rel > blur_rel_max:
+        if _is_blurred(g[box[1] : box[1] + size, box[0] : box[0] + size], line_px, upscale, blur_rel_max):
             out["blurred_boxes"].append(box)
     return out

@@ -157,13 +157,13 @@ def final_gate(m, ocr, policy: GatePolicy) -> list[str]:
         # a part of the page read badly or not at all, however well the rest reads
         if float(getattr(ocr, "weak_line_share", 0.0) or 0.0) > f.get("weak_line_share_max", 1.0):
             low = True
-        unread = float(getattr(ocr, "unread_text_share", 0.0) or 0.0)
+        unread_share = float(getattr(ocr, "unread_text_share", 0.0) or 0.0)
+        unread_tiles = int(getattr(ocr, "unread_tiles", 0) or 0)
         blurred_part = False
-        if unread > f.get("unread_text_share_max", 1.0) and \
-                int(getattr(ocr, "unread_tiles", 0) or 0) >= f.get("unread_tiles_min", 1):
+        if unread_share > f.get("unread_text_share_max", 1.0) and unread_tiles >= f.get("unread_tiles_min", 1):
             low = True
             # mostly blurred tiles among the unread ones: say so
-            blurred_part = 2 * int(getattr(ocr, "unread_blurred_tiles", 0) or 0) >= int(getattr(ocr, "unread_tiles", 0))
+            blurred_part = 2 * int(getattr(ocr, "unread_blurred_tiles", 0) or 0) >= unread_tiles
         if low:
             out.append("low_ocr_confidence")
             out += _attribute(m, policy)
