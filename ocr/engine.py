@@ -486,22 +486,16 @@ def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     rows (columns) at 1/8 of the cost; the full-resolution opening then runs on those
     alone. Same result as opening the whole page, ~10x faster on a page of text.
     """
-    k = max(1, length // _RUN_SAMPLE)
+    def line(n: int) -> np.ndarray:
+        return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if axis == 1 else (1, n))
+
+    step = (slice(None), slice(None, None, _RUN_SAMPLE)) if axis == 1 else (slice(None, None, _RUN_SAMPLE),)
+    cand = cv2.morphologyEx(np.ascontiguousarray(ink[step]), cv2.MORPH_OPEN, line(max(1, length // _RUN_SAMPLE)))
+    idx = np.flatnonzero(cand.any(axis=axis))  # candidate rows (axis 1) or columns (axis 0)
     out = np.zeros_like(ink)
-    if axis == 1:
-        sampled = np.ascontiguousarray(ink[:, ::_RUN_SAMPLE])
-        cand = cv2.morphologyEx(sampled, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
-        idx = np.flatnonzero(cand.any(axis=1))
-        if idx.size:
-            out[idx] = cv2.morphologyEx(np.ascontiguousarray(ink[idx]), cv2.MORPH_OPEN,
-                                        cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
-    else:
-        sampled = np.ascontiguousarray(ink[::_RUN_SAMPLE])
-        cand = cv2.morphologyEx(sampled, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
-        idx = np.flatnonzero(cand.any(axis=0))
-        if idx.size:
-            out[:, idx] = cv2.morphologyEx(np.ascontiguousarray(ink[:, idx]), cv2.MORPH_OPEN,
-                                           cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
+    if idx.size:
+        sel = (idx,) if axis == 1 else (slice(None), idx)
+        out[sel] = cv2.morphologyEx(np.ascontiguousarray(ink[sel]), cv2.MORPH_OPEN, line(length))
     return out
 
 
