@@ -6,8 +6,13 @@ broker is configured.
 """
 from __future__ import annotations
 
+import itertools
+import logging
 import multiprocessing as mp
 import os
+import queue
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable, Iterable
 
@@ -98,10 +103,6 @@ class BackgroundWorker:
     """
 
     def __init__(self, rt: Runtime, processes: int | None = None):
-        import itertools
-        import queue
-        import threading
-
         self.rt = rt
         self.worker = EmbeddedWorker(rt, processes)
         self._queue: "queue.PriorityQueue[tuple[int, int, str, str]]" = queue.PriorityQueue()
@@ -146,11 +147,6 @@ class BackgroundWorker:
         return self._idle.wait(timeout)
 
     def _loop(self) -> None:
-        import queue
-
-        import logging
-        import time
-
         from workers.sweeper import sweep
 
         log = logging.getLogger("khana.workers")
