@@ -18,12 +18,25 @@ COLORS = {  # BGR
 }
 
 
-def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float = 0.7) -> np.ndarray:
+def _segment_edges(segs, W, H) -> set:
+    out = set()
+    for x0, y0, x1, y1 in segs:
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        d = {"left": cx, "right": W - 1 - cx, "top": cy, "bottom": H - 1 - cy}
+        out.add(min(d, key=d.get))
+    return out
+
+
+def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float = 0.7,
+                      legibility: float | None = None) -> np.ndarray:
     """The page (preferably `CorrectedPage.image`) with problem regions marked.
 
     Dark areas are tinted blue, blurred areas orange, cut-off edges get a red bar, and
     low-confidence OCR word boxes (left, top, width, height in corrected-image coordinates)
-    are outlined in red.  A banner lists the reason codes.  Large pages are downscaled.
+    are outlined in red.  A banner lists the reason codes and the legibility: pass the report's figure
+    as `legibility` (after OCR, the final score); without it the image score `m.legibility` is shown.
+    Where text is cut off, the line along which it is lost (`m.cut_off_segments`) is drawn in red.
+    Large pages are downscaled.
     """
     g = to_gray_u8(gray)
     H, W = g.shape
@@ -58,8 +71,17 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float =
         cv2.rectangle(overlay, p0, p1, COLORS["blur"], -1)
     img = cv2.addWeighted(overlay, 0.3, img, 0.7, 0)
     t = max(4, int(0.012 * max(h, w)))
+    segs = list(getattr(m, "cut_off_segments", []) or []) if "cut_off" in reasons else []
+    for x0, y0, x1, y1 in segs:
+        # the line along which text is lost (slanted when the page was deskewed), widened to be seen
+        p0, p1 = (int(x0 * fx), int(y0 * fy)), (int(x1 * fx), int(y1 * fy))
+        if p0 == p1:
+            p1 = (p1[0] + 1, p1[1] + 1)
+        cv2.line(img, p0, p1, COLORS["cut"], t, cv2.LINE_AA)
     edges = list(getattr(m, "cut_off_edges", []) or [])
-    if "cut_off" in reasons and not edges:
+    if segs:  # the segments show the lost text; bars only for edges without a segment (lid borders)
+        edges = [e for e in edges if e not in _segment_edges(segs, w / max(fx, 1e-9), h / max(fy, 1e-9))]
+    elif "cut_off" in reasons and not edges:
         edges = ["right"]
     for e in edges:
         if e == "left":
@@ -80,8 +102,9 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float =
         if h > bh and w > 20:
             cv2.rectangle(img, (0, 0), (w - 1, bh), COLORS["banner"], -1)
             label = "HOLD: " + ", ".join(reasons)
-            if getattr(m, "legibility", None) is not None:
-                label += f"   legibility {m.legibility:.2f}"
+            shown = legibility if legibility is not None else getattr(m, "legibility", None)
+            if shown is not None:
+                label += f"   legibility {float(shown):.2f}"
             cv2.putText(img, label, (6, bh - 8), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255),
                         max(1, int(fs * 2)), cv2.LINE_AA)
     return img

@@ -46,6 +46,18 @@ class CorrectedPage:
     line_bands: list = field(default_factory=list)  # text-line (top, bottom) rows in .image
 
 
+def _rules(mask: np.ndarray) -> np.ndarray:
+    """Long straight horizontal and vertical rules (frames, table borders) in a boolean ink mask."""
+    h, w = mask.shape
+    m = mask.astype(np.uint8)
+    kv = max(15, h // 12)
+    kh = max(15, w // 6)
+    vert = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, kv)))
+    hor = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (kh, 1)))
+    rules = cv2.dilate(vert | hor, np.ones((3, 3), np.uint8))
+    return rules > 0
+
+
 def _background(work: np.ndarray) -> np.ndarray:
     """Paper brightness map: grey closing removes ink strokes, then smoothing."""
     k = max(3, int(round(max(work.shape) / 70)) | 1)
@@ -191,6 +203,12 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
         fine = cv2.LUT(fine, lut)
     mask_c = norm_work < 128
     mask_f = fine < 128
+    # a form's frame and table borders are not text lines: left in, a frame's long vertical sides can
+    # outweigh the text and turn the page sideways
+    rc = _rules(mask_c)
+    if rc.any():
+        mask_c = mask_c & ~rc
+        mask_f = mask_f & ~_rules(mask_f)
     npts = int(np.count_nonzero(mask_c))
     angle, conf = line_angle_projection(mask_c, mask_f) if npts >= 80 else (0.0, 0.0)
     has_lines = conf >= MIN_SKEW_CONF
@@ -200,9 +218,17 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     if has_lines:
         upg, _ = rotate_bound(norm_work, -angle, fill=255, interp=cv2.INTER_LINEAR)
         rot = upg < 128
+        ruled = _rules(rot)
+        if ruled.any():  # a frame's or a table's rules carry no up/down evidence: whiten them
+            upg = upg.copy()
+            upg[ruled] = 255
+            rot = rot & ~ruled
         ev, nlines = updown_evidence(upg)
         if abs(ev) < 0.06 and fine is not norm_work:  # weak at working scale: look closer
             upf, _ = rotate_bound(fine, -angle, fill=255, interp=cv2.INTER_LINEAR)
+            rf = _rules(upf < 128)
+            if rf.any():
+                upf[rf] = 255
             ev, nlines = updown_evidence(upf)
         if abs(ev) < 0.01 and orientation_hint is not None:
             try:
@@ -213,6 +239,8 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
         if ev < 0:
             total = angle + 180.0
             rot = rot[::-1, ::-1]
+        # (rules removed above: a frame's vertical side puts ink on every row and would merge the whole
+        # page into one "line", line height = page height)
         bands = [(a / ws, b / ws) for a, b in _line_bands(rot.sum(axis=1).astype(np.float64))]
         if bands:
             lh = float(np.median([b - a for a, b in bands]))

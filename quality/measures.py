@@ -14,6 +14,7 @@ import numpy as np
 
 from ._img import downscale, impulse_fraction, to_gray_u8
 from .correct import WORK_SIDE, CorrectedPage
+from .cutoff import find_cut_text, spans_to_corrected
 
 GRID = (8, 6)  # rows, cols of the problem-region grid
 PIXEL_BLUR_FLOOR = 0.8  # px: edge spread of a perfectly sharp, anti-aliased scan
@@ -53,7 +54,9 @@ class PageMeasures:
     orientation_confidence: float = 0.0
     cut_off: bool = False
     cut_off_edges: list = field(default_factory=list)   # e.g. ["right"], edges of the corrected image
-    cut_off_fraction: float = 0.0   # largest share of an edge where text touches it
+    cut_off_fraction: float = 0.0   # largest share of an edge covered by text strokes cut by it
+    cut_off_strokes: int = 0        # most text strokes cut by one edge (0 = nothing continues past an edge)
+    cut_off_segments: list = field(default_factory=list)  # [x0, y0, x1, y1] corrected coords: where text is lost
     border_fraction: float = 0.0    # widest scanner-lid border / page side
     # problem regions in corrected-image coordinates: (left, top, width, height)
     dark_regions: list = field(default_factory=list)
@@ -74,6 +77,7 @@ class PageMeasures:
         d["dark_regions"] = [list(map(int, b)) for b in self.dark_regions]
         d["blur_regions"] = [list(map(int, b)) for b in self.blur_regions]
         d["line_bands"] = [list(map(int, b)) for b in self.line_bands]
+        d["cut_off_segments"] = [list(map(int, b)) for b in self.cut_off_segments]
         return d
 
 
@@ -171,24 +175,12 @@ def _edges_after_rotation(edges: list, rotation: int) -> list:
     return out
 
 
-def _edge_contact(mask: np.ndarray, border: tuple[int, int, int, int]) -> dict[str, float]:
-    """Share of each edge (inside any lid border) along which text ink touches it."""
-    h, w = mask.shape
-    bl, bt, br, bb = border
-    d = max(2, int(round(0.004 * max(h, w))))
-    sub = mask[bt:h - bb, bl:w - br]
-    if sub.size == 0 or sub.shape[0] <= 2 * d or sub.shape[1] <= 2 * d:
-        return {}
-    res = {}
-    for name, strip, along in (("left", sub[:, :d], 1), ("right", sub[:, -d:], 1),
-                               ("top", sub[:d, :], 0), ("bottom", sub[-d:, :], 0)):
-        hit = strip.any(axis=along)
-        # ignore isolated specks: close small gaps, drop runs shorter than ~0.3% of the edge
-        hit = hit.astype(np.uint8)
-        k = max(2, len(hit) // 300)
-        hit = cv2.morphologyEx(hit[None, :], cv2.MORPH_OPEN, np.ones((1, k), np.uint8))[0]
-        res[name] = float(hit.mean())
-    return res
+def _ordered(items) -> list:
+    out = []
+    for i in items:
+        if i not in out:
+            out.append(i)
+    return out
 
 
 def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasures:
@@ -299,16 +291,16 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
         m.noise = float(np.median([a for a, _ in nz]))
         m.impulse_noise = float(np.median([b for _, b in nz]))
 
-    # cut-off: text touching an edge (inside lid borders)
+    # cut-off: text strokes cut by an edge of the scan (full resolution), or text right at a lid border
     if not m.blank:
-        contact = _edge_contact(big, cp.border)
-        vals = sorted(contact.values())
-        floor = vals[len(vals) // 2] if vals else 0.0  # noise touches every edge alike
-        bad = [k for k, v in contact.items() if v >= 0.004 and v > 3.0 * floor]
+        cut = find_cut_text(g, work=work, work_scale=ws2, border=cp.border, char_height_px=m.char_height_px,
+                            paper_level=cp.paper_level, dynamic_range=m.dynamic_range,
+                            skew_degrees=cp.skew_degrees)
+        bad = list(cut.edges)
         # a lid border with text right at its inner edge probably hides more text under it
         lh_w = max(2.0, m.char_height_px * ws2)
-        hh, ww = big.shape
         rows, cols = big.any(axis=1), big.any(axis=0)
+        lid_edges = []
         for name, b, prof, rev in (("left", bl, cols, False), ("top", bt, rows, False),
                                    ("right", br, cols, True), ("bottom", bb, rows, True)):
             if not b or name in bad:
@@ -317,8 +309,14 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             idx = np.flatnonzero(p[b + 1:])
             if idx.size and idx[0] < 0.6 * lh_w:
                 bad.append(name)
-        m.cut_off_edges = _edges_after_rotation(bad, cp.rotation)
-        m.cut_off_fraction = float(max(contact.values())) if contact else 0.0
+                lid_edges.append(name)
+        segs, seg_edges = spans_to_corrected(cut.spans, cp.matrix, m.corrected_size)
+        # edges of the corrected image: where the cut strokes land after deskew (a steep page's raw
+        # left edge may be the corrected page's top), and the lid edges turned with the page
+        m.cut_off_edges = _ordered(seg_edges + _edges_after_rotation(lid_edges, cp.rotation))
+        m.cut_off_segments = segs
+        m.cut_off_strokes = int(max(cut.strokes.values())) if cut.strokes else 0
+        m.cut_off_fraction = float(max(cut.fraction.values())) if cut.fraction else 0.0
         m.cut_off = bool(bad)
 
     # problem regions in corrected coordinates

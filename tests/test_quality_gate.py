@@ -114,8 +114,13 @@ def test_annotate_marks_problems(page, policy):
     gray = c.image if max(c.image.shape) <= 2400 else None
     if gray is not None:
         assert ov.shape[:2] == gray.shape
-    # the red cut-off bar on the right edge and coloured pixels somewhere
-    assert (ov[:, -3:, 2] > 150).mean() > 0.5 and (ov[:, -3:, 0] < 100).mean() > 0.5
+    # red along the right edge where the text is cut (the rows of the cut strokes), coloured pixels elsewhere
+    assert m.cut_off_edges == ["right"] and m.cut_off_segments
+    x0, y0, x1, y1 = m.cut_off_segments[0]
+    assert abs(x0 - x1) <= 2 and x0 >= m.corrected_size[0] - 3  # a vertical line on the right edge
+    f = ov.shape[0] / m.corrected_size[1]  # the QA image is downscaled to <= 2400 px
+    rows = slice(int(min(y0, y1) * f) + 3, int(max(y0, y1) * f) - 3)
+    assert (ov[rows, -3:, 2] > 150).mean() > 0.9 and (ov[rows, -3:, 0] < 100).mean() > 0.9
     colour = (np.abs(ov[:, :, 0].astype(int) - ov[:, :, 2].astype(int)) > 40).mean()
     assert colour > 0.01
     json.dumps(m.as_dict())

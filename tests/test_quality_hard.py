@@ -1,0 +1,105 @@
+"""Issue 12: pages built differently from the corpus (testpages/hard.py), one test per class of gate error."""
+import numpy as np
+import pytest
+
+from quality import annotate_problems, correct_page, early_gate, final_gate, load_policy, measure_page, OcrEvidence
+from quality.page_frame import photo_dpi, rectify_page
+from testpages import hard
+from testpages.render import render_page
+
+GOOD_READ = OcrEvidence(mean_confidence=88.0, p10_confidence=70.0, lexicon_share=0.95, word_count=180)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+@pytest.fixture(scope="module")
+def full_pages():
+    return {f: render_page(font=f, size_pt=12, dpi=300, seed=5, n_words=900).image for f in ("naskh", "nazli")}
+
+
+def _measure(img, dpi=300.0, photo=False):
+    if photo:
+        frame = rectify_page(img)
+        if frame.found:
+            img, dpi = frame.image, photo_dpi(frame.image)
+    c = correct_page(img)
+    return c, measure_page(img, c, dpi)
+
+
+def _red(ov):
+    return (ov[:, :, 2] > 180) & (ov[:, :, 1] < 60) & (ov[:, :, 0] < 60)
+
+
+@pytest.mark.parametrize("font", ["naskh", "nazli"])
+@pytest.mark.parametrize("angle", [25, 32, 40])
+@pytest.mark.parametrize("lid", [235, 120])
+def test_class1_steep_scan_with_lost_corners_is_held_cut_off(full_pages, policy, font, angle, lid):
+    scan, lost = hard.steep_scan(full_pages[font], angle, lid=lid)
+    assert 0.02 <= lost <= 0.09  # 2-9 % of the page's ink outside the scanned area
+    c, m = _measure(scan)
+    assert abs(m.skew_degrees - angle) < 0.5
+    reasons = early_gate(m, policy)
+    assert "cut_off" in reasons, (reasons, m.as_dict())
+    # the QA image marks where the text is lost: along the scan's edge, slanted after deskew
+    assert m.cut_off_segments
+    x0, y0, x1, y1 = max(m.cut_off_segments, key=lambda s: abs(s[2] - s[0]) + abs(s[3] - s[1]))
+    assert abs(x1 - x0) > 5 and abs(y1 - y0) > 5  # neither horizontal nor vertical: the slanted scan edge
+    ov = annotate_problems(c.image, m, reasons)
+    assert _red(ov).mean() > 0.0005
+
+
+@pytest.mark.parametrize("font", ["naskh", "nazli"])
+@pytest.mark.parametrize("edges,pad", [("lrtb", 2), ("lrtb", 4), ("r", 3), ("l", 3)])
+def test_class2_intact_text_near_the_edge_passes(full_pages, policy, font, edges, pad):
+    img = hard.near_edge(full_pages[font], 12, pad=pad, edges=edges)
+    c, m = _measure(img)
+    assert not m.cut_off, m.as_dict()
+    assert early_gate(m, policy) == [] and final_gate(m, GOOD_READ, policy) == []
+
+
+@pytest.mark.parametrize("form_seed,photo_seed", [(11, 2), (11, 1), (12, 1)])
+def test_class4_edge_cut_photo_marks_the_cut_edge(policy, form_seed, photo_seed):
+    # a framed court form (دادنامه) photographed with its right part outside the picture
+    page = hard.form_page(seed=form_seed).image
+    photo = hard.edge_cut_photo(page, outside=0.2, seed=photo_seed)
+    c, m = _measure(photo, photo=True)
+    reasons = early_gate(m, policy)
+    assert "cut_off" in reasons
+    assert m.cut_off_edges == ["right"], m.cut_off_edges
+    ov = annotate_problems(c.image, m, reasons)
+    red = _red(ov)
+    h, w = red.shape
+    assert red[:, int(0.97 * w):].mean() > 0.005 and np.nonzero(red)[1].mean() > 0.95 * w  # along the right edge
+    assert red[int(0.97 * h):, :int(0.9 * w)].mean() < 0.01  # not the bottom
+    assert red[:, :int(0.03 * w)].mean() < 0.01  # not the left
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_class9_small_photo_is_low_resolution_not_cut_off(policy, seed):
+    page = hard.form_page(seed=4).image
+    photo = hard.small_photo(page, seed=seed)
+    c, m = _measure(photo, photo=True)
+    assert 40 < m.dpi < 80 and 5 < m.char_height_px < 14, m.as_dict()
+    assert m.rotation in (0, 180)  # not sideways: the form's frame is not taken for text lines (up/down at 57 dpi is a guess)
+    for ocr in (GOOD_READ, OcrEvidence(mean_confidence=45.0, p10_confidence=10.0, word_count=40)):
+        reasons = final_gate(m, ocr, policy)
+        assert reasons and reasons[0] == "low_resolution" and "cut_off" not in reasons, reasons
+
+
+def test_form_frame_is_not_a_text_line():
+    c = correct_page(hard.form_page(seed=4).image)
+    assert c.rotation == 0 and abs(c.skew_degrees) < 0.3
+    assert 30 < c.line_height_px < 60  # 12 pt at 300 dpi, not the frame's height
+
+
+def test_qa_image_shows_the_reports_legibility(full_pages, policy):
+    img = full_pages["naskh"]
+    c, m = _measure(img)
+    a = annotate_problems(c.image, m, ["low_ocr_confidence"], legibility=0.0)
+    b = annotate_problems(c.image, m, ["low_ocr_confidence"], legibility=m.legibility)
+    banner = slice(0, 40)
+    assert m.legibility > 0.5 and not np.array_equal(a[banner], b[banner])
+    assert np.array_equal(a[200:], b[200:])
