@@ -41,8 +41,9 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float =
     g = to_gray_u8(gray)
     H, W = g.shape
     blur_boxes = list(getattr(m, "blur_regions", []) or [])
-    if "blurred" in reasons and not blur_boxes:
-        # the text tiles that are blurred themselves (measured on the full-resolution page)
+    if "blurred" in reasons and not blur_boxes and float(getattr(m, "blur_rel", 0.0) or 0.0) < 2 * blur_rel_max:
+        # the text tiles that are blurred themselves (measured on the full-resolution page); a page
+        # blurred all over (a hopeless page, held early) gets its whole text area marked, cheaply
         blur_boxes = blurred_regions(g, m, blur_rel_max)
     cw, ch = (m.corrected_size if getattr(m, "corrected_size", None) and m.corrected_size[0] else (W, H))
     s = min(1.0, MAX_SIDE / max(H, W))

@@ -38,6 +38,17 @@ class CorpusItem:
     meta: dict = field(default_factory=dict)
 
 
+def _steep(img, angle, lid):
+    from .hard import steep_scan
+    out, lost = steep_scan(img, angle, lid=lid)
+    return out, {"content_lost": lost > 0.002, "lost": lost}
+
+
+def _near_edge(img, angle, pad):
+    from .hard import near_edge
+    return near_edge(img, angle, pad=pad)
+
+
 # kind -> list of (severity label, function(img, rng) -> (img, extra dict))
 def _sk(deg):
     return lambda img, rng: (D.skew(img, deg * rng.choice((-1, 1))), {})
@@ -88,6 +99,11 @@ SPECS: dict[str, list[tuple[str, Callable]]] = {
         ("border60+skew10", lambda img, rng: (D.black_border(D.skew(img, 10), 60), {})),
         ("shadow0.9+dark0.5", lambda img, rng: (D.darken(D.shadow(img, 0.9, seed=4), 0.5), {})),
     ],
+    # issue 12: a page laid at a steep angle with its corners outside the scanned area (text lost along a
+    # slanted line), and a skewed page cropped tightly around intact text (nothing lost, text at the edge)
+    "steep_cut": [(f"{a}deg-lid{lid}", (lambda a, lid: lambda img, rng: _steep(img, a * rng.choice((-1, 1)), lid))(a, lid))
+                  for a, lid in ((25, 235), (32, 120), (40, 200))],
+    "near_edge": [("12deg-pad3", lambda img, rng: (_near_edge(img, 12 * rng.choice((-1, 1)), 3), {}))],
 }
 
 # geometry ground truth per (kind, severity label)
@@ -98,6 +114,10 @@ def _geometry(kind: str, label: str, img_sign: float) -> tuple[float, int]:
         k = {"90": 1, "180": 2, "270": 3, "180+5deg": 2, "90-12deg": 1}[label]
         s = {"180+5deg": 5.0, "90-12deg": -12.0}.get(label, 0.0)
         return s, (360 - 90 * k) % 360
+    if kind == "steep_cut":
+        return img_sign * float(label.split("deg")[0]), 0
+    if kind == "near_edge":
+        return img_sign * 12.0, 0
     if kind == "combo":
         return {"skew7+shadow0.7": (7.0, 0), "rot180+jpeg20": (0.0, 180), "150dpi+skew-4": (-4.0, 0),
                 "rot90+fade0.2+jpeg30": (0.0, 270), "border60+skew10": (10.0, 0)}.get(label, (0.0, 0))

@@ -1,0 +1,155 @@
+"""Re-decide the corpus with the current quality code, reusing a stored full run's OCR results.
+
+    OMP_THREAD_LIMIT=1 .venv/bin/python -m bench.quality.recheck --csv bench/quality/results-full.csv \
+        --out bench/quality/out/recheck.jsonl
+
+Every corpus page goes through the current correction, measures and early gate. For pages that a stored
+run (`results-full.csv`, written by report.py) already read, the final decision is recomputed from that
+run's OCR measures (mean and 10th-percentile confidence, lexicon and garbage share, word count, missing
+lines); pages new to the corpus (kinds `steep_cut`, `near_edge`) are read now with Tesseract. Pages
+whose correction changed (skew or rotation differ from the stored run by more than 0.5 degrees) are
+re-read too, since the stored reading no longer applies. The unread-text regional check is not
+reapplied to stored pages (the CSV does not keep the words).
+
+Prints the gate's confusion matrix, the held legible pages, and the table of true cause against the
+first reason given (issue 12, class 9).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# the cause a degradation kind puts on a page (the reason an operator should read)
+TRUE_CAUSE = {"blur": "blurred", "motion_blur": "blurred", "noise": "noisy", "salt_pepper": "noisy",
+              "dark": "too_dark", "fade": "faded", "lowres": "low_resolution", "cut_off": "cut_off",
+              "steep_cut": "cut_off", "blank": "blank", "shadow": "uneven_lighting"}
+
+
+def true_cause(rec) -> str:
+    if rec["kind"] == "black_border" and rec["content_lost"]:
+        return "cut_off"
+    return TRUE_CAUSE.get(rec["kind"], "none")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--csv", default=str(ROOT / "bench/quality/results-full.csv"))
+    ap.add_argument("--size", default="full")
+    ap.add_argument("--kinds", default="")
+    ap.add_argument("--out", default=str(ROOT / "bench/quality/out/recheck.jsonl"))
+    ap.add_argument("--ocr-timeout", type=float, default=60.0)
+    a = ap.parse_args(argv)
+
+    import cv2
+    cv2.setNumThreads(1)
+    from bench.quality.run import _ocr
+    from quality import OcrEvidence, correct_page, early_gate, final_gate, legibility_score, load_policy, measure_page
+    from testpages.corpus import iter_corpus
+    from testpages.metrics import cer
+
+    pol = load_policy()
+    stored = {r["id"]: r for r in csv.DictReader(open(a.csv, encoding="utf-8"))}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    out = open(a.out, "w", encoding="utf-8")
+    recs = []
+    kinds = [k for k in a.kinds.split(",") if k] or None
+    for item in iter_corpus(a.size, 0, kinds=kinds):
+        t0, p0 = time.perf_counter(), time.process_time()
+        c = correct_page(item.image)
+        m = measure_page(item.image, c, item.dpi)
+        early = early_gate(m, pol)
+        rec = {"id": item.id, "kind": item.kind, "severity": item.severity, "content_lost": item.content_lost,
+               "ms": 1000 * (time.perf_counter() - t0), "cpu_ms": 1000 * (time.process_time() - p0),
+               "early": early, "skew": c.skew_degrees, "rotation": c.rotation, "legibility_image": legibility_score(m),
+               "cut_off_edges": m.cut_off_edges}
+        old = stored.get(item.id)
+        same_geometry = old is not None and abs(float(old["skew"]) - c.skew_degrees) < 0.5 and int(old["rotation"]) == c.rotation
+        if old is not None:
+            rec["old_decision"], rec["old_reasons"] = old["decision"], [r for r in old["reasons"].split(";") if r]
+        if not item.text:
+            rec["cer"], rec["final"], rec["source"] = None, early or final_gate(m, None, pol), "none"
+        elif same_geometry and old.get("cer_khana") not in ("", None):
+            rec["cer"] = float(old["cer_khana"])
+            rec["source"] = "stored"
+            if early:
+                rec["final"] = early
+            elif old.get("mean_confidence") in ("", None):
+                rec["final"] = final_gate(m, None, pol)
+            else:
+                ev = OcrEvidence(mean_confidence=float(old["mean_confidence"]), p10_confidence=float(old["p10_confidence"]),
+                                 lexicon_share=float(old["lexicon_share"]) if old["lexicon_share"] else None,
+                                 garbage_share=float(old["garbage_share"] or 0), word_count=int(float(old["word_count"] or 0)))
+                reasons = final_gate(m, ev, pol)
+                if int(float(old.get("missing_lines") or 0)) > pol.final.missing_lines_max and "low_ocr_confidence" not in reasons:
+                    reasons = reasons + ["low_ocr_confidence"]
+                rec["final"] = reasons
+        else:
+            hyp, om, to = _ocr(c.image, item.dpi * c.upscale, a.ocr_timeout)
+            rec["cer"] = 1.0 if to else min(1.0, cer(item.text, hyp))
+            rec["source"] = "read now"
+            ev = None
+            if om is not None:
+                ev = OcrEvidence(mean_confidence=om.mean_confidence or 0.0, p10_confidence=om.p10_confidence or 0.0,
+                                 lexicon_share=om.lexicon_share, garbage_share=om.garbage_share or 0.0,
+                                 word_count=int(om.word_count or 0), weak_line_share=getattr(om, "weak_line_share", 0.0) or 0.0,
+                                 words=om.words)
+            rec["final"] = early or final_gate(m, ev, pol)
+        rec["decision"] = "hold" if rec["final"] else "pass"
+        rec["illegible"] = bool(item.content_lost or (rec["cer"] is not None and rec["cer"] > 0.10) or not item.text)
+        recs.append(rec)
+        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        out.flush()
+    report(recs)
+    return 0
+
+
+def report(recs):
+    tab = Counter((r["illegible"], r["decision"]) for r in recs)
+    n_leg = tab[(False, "hold")] + tab[(False, "pass")]
+    print(f"pages {len(recs)}  (OCR: stored {sum(r['source'] == 'stored' for r in recs)}, "
+          f"read now {sum(r['source'] == 'read now' for r in recs)})")
+    print("| | held | passed |\n|---|---:|---:|")
+    print(f"| illegible | {tab[(True, 'hold')]} | **{tab[(True, 'pass')]}** |")
+    print(f"| legible | {tab[(False, 'hold')]} | {tab[(False, 'pass')]} |")
+    print(f"legible held: {tab[(False, 'hold')]}/{n_leg} = {100 * tab[(False, 'hold')] / max(n_leg, 1):.1f} %")
+    for r in recs:
+        if r["illegible"] and r["decision"] == "pass":
+            print("  ILLEGIBLE PASSED", r["id"], r["severity"], r["cer"])
+    for r in recs:
+        if not r["illegible"] and r["decision"] == "hold":
+            print("  legible held", r["id"], r["severity"], r["cer"], r["final"])
+    changed = [r for r in recs if "old_decision" in r and r["old_decision"] != r["decision"]]
+    print(f"decisions changed against the stored run: {len(changed)}")
+    for r in changed:
+        print("  ", r["id"], r["severity"], r["old_decision"], r["old_reasons"], "->", r["decision"], r["final"])
+    # reasons: true cause against the first reason given (held pages)
+    conf = defaultdict(Counter)
+    for r in recs:
+        if r["decision"] == "hold":
+            conf[true_cause(r)][r["final"][0]] += 1
+    reasons = sorted({x for c in conf.values() for x in c})
+    print("\ntrue cause \\ first reason | " + " | ".join(reasons) + " | right")
+    print("|---" * (len(reasons) + 2) + "|")
+    for cause in sorted(conf):
+        row = conf[cause]
+        right = row.get(cause, 0) if cause != "none" else "–"
+        print(f"| {cause} | " + " | ".join(str(row.get(x, "")) for x in reasons) + f" | {right}/{sum(row.values())} |")
+    early = [r for r in recs if r["early"]]
+    if early:
+        cpu = sorted(r["cpu_ms"] for r in early)
+        print(f"\nearly-held pages {len(early)}: quality-stage CPU median {cpu[len(cpu) // 2]:.0f} ms, max {cpu[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
