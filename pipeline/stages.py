@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 
 import ocr
 from core.errors import MissingDependency
-from core.status import OPEN_PAGE_STATUSES, BatchStatus, PageStatus
+from core.status import OPEN_PAGE_STATUSES, BatchStatus, HoldKind, PageStatus
 from pipeline import audit
 from pipeline.decide import (ImageAssessment, assess_image, assess_read, image_dpi, measures_from_record)
 from pipeline.decode import UnreadableFile, decode_page
@@ -156,9 +156,15 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         values["overlay_key"] = overlay_key
     seconds = _elapsed(t0)
     if a.early_reasons:
-        report.hold(a.early_reasons)
+        report.hold(a.early_reasons, HoldKind.hopeless if a.hopeless else HoldKind.image)
         report.seconds = round(seconds, 3)
-        return _decide(rt, page_id, PageStatus.pending, report, {**values, "seconds": seconds}, actor)
+        nxt = _decide(rt, page_id, PageStatus.pending, report, {**values, "seconds": seconds}, actor)
+        if a.hopeless:
+            return nxt
+        # held for an image fault, decided at once; now read it for QA (run_ocr knows such a page)
+        if handoff is not None:
+            handoff.image, handoff.measures = a.corrected.image, a.measures
+        return "ocr"
     with rt.db.session() as s:
         res = s.execute(
             update(Page).where(Page.id == page_id, Page.status == PageStatus.pending)
@@ -178,7 +184,11 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
     t0 = time.perf_counter()
     with rt.db.session() as s:
         page = s.get(Page, page_id)
-        if page is None or page.status != PageStatus.corrected:
+        if page is None:
+            return "done"
+        held_unread = (page.status == PageStatus.decided and page.words_key is None and page.report
+                       and page.report.get("hold_kind") == HoldKind.image)
+        if page.status != PageStatus.corrected and not held_unread:
             return "done"
         report = PageReport.from_dict(page.report) if page.report else base_report(page)
         mdict = page.measures or {}
@@ -210,7 +220,10 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
         report.ocr_confidence = None if r.ocr_confidence is None else round(r.ocr_confidence, 2)
         report.fields = r.fields
     report.warnings = r.warnings
-    report.hold(r.reasons)
+    if held_unread:  # decided already: the read adds what it found, it never takes a hold back
+        report.hold(_ordered([*report.reasons, *r.reasons]), HoldKind.image)
+    else:
+        report.hold(r.reasons)
     values: dict = {"ocr_confidence": report.ocr_confidence, "text": report.text, "legibility": report.legibility,
                     "search_text": ocr.search_form(report.text)}
     rt.store.put("pages", words_key, json.dumps([dataclasses.asdict(w) for w in r.words], ensure_ascii=False).encode(),
@@ -222,10 +235,34 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
     if r.overlay is not None:
         rt.store.put("pages", overlay_key, encode_png(r.overlay), "image/png")
         values["overlay_key"] = overlay_key
+    if held_unread:  # `seconds` stays the time to the decision, what the station waited for
+        return _record_read(rt, page_id, report, values, actor)
     seconds = prior_seconds + _elapsed(t0)
     report.seconds = round(seconds, 3)
     values["seconds"] = seconds
     return _decide(rt, page_id, PageStatus.corrected, report, values, actor)
+
+
+def _ordered(codes: list[str]) -> list[str]:
+    return list(dict.fromkeys(codes))
+
+
+def _record_read(rt: Runtime, page_id: str, report: PageReport, values: dict, actor: str) -> Next:
+    """Store the reading of a page held at once for an image fault (once: a re-run finds it read)."""
+    with rt.db.session() as s:
+        batch_id = s.scalar(select(Page.batch_id).where(Page.id == page_id))
+        s.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
+        res = s.execute(update(Page).where(Page.id == page_id, Page.status == PageStatus.decided,
+                                           Page.words_key.is_(None))
+                        .values(reasons=report.reasons, report=report.as_dict(), **values))
+        if res.rowcount != 1:
+            return "done"
+        audit.record(s, actor, "page_read", batch_id=batch_id, page_id=page_id, reasons=report.reasons)
+        s.flush()
+        open_pages = s.scalar(select(func.count()).select_from(Page).where(
+            Page.batch_id == batch_id, Page.status.in_(OPEN_PAGE_STATUSES)))
+    # the batch may have been finalised without this page's text: finalise again once it is complete
+    return "finalise" if open_pages == 0 else "done"
 
 
 def run_page(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
