@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, description="failed logins per user name or client address per window")
     login_window_s: float = Field(300.0, description="the login rate limit's window in seconds")
     upload_budget_bytes: int = Field(0, description="bytes of uploads held at once by all requests (memory and "
-                                     "temporary disk); 0 = twice max_upload_bytes")
-    upload_wait_s: float = Field(20.0, description="how long an upload waits for room in the budget before 503")
+                                     "temporary disk); each upload reserves twice its size; 0 = twice max_upload_bytes")
+    upload_wait_s: float = Field(60.0, description="how long an upload waits for room in the budget before 503")
 
     def station_tokens(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.api_tokens.split(",") if p.strip()]
