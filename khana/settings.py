@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     stuck_after_s: float = Field(900.0, description="a page untouched this long in pending/corrected is re-driven")
     sweep_max_redrives: int = Field(5, description="re-drives of one page before the sweeper gives up and reports it")
 
+    # web service: sessions, login rate limit, concurrent uploads
+    cookie_secure: bool | None = Field(None, description="send cookies only over https; default: true unless the "
+                                       "server listens on a loopback address over plain http")
+    session_hours: float = Field(12.0, description="a web login lasts this long")
+    login_max_failures: int = Field(5, description="failed logins per user name or client address per window")
+    login_window_s: float = Field(300.0, description="the login rate limit's window in seconds")
+    upload_budget_bytes: int = Field(0, description="bytes of uploads held at once by all requests (memory and "
+                                     "temporary disk); each upload reserves twice its size; 0 = twice max_upload_bytes")
+    upload_wait_s: float = Field(60.0, description="how long an upload waits for room in the budget before 503")
+
     def station_tokens(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.api_tokens.split(",") if p.strip()]
         return {tok.strip(): office.strip() for tok, _, office in (p.partition("=") for p in pairs)}
