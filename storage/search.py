@@ -1,0 +1,241 @@
+"""Full-text search of forwarded filings, on the database's own full-text machinery.
+
+What is indexed (when a batch is forwarded, `index_batch`, in the delivery's transaction):
+* every active page's OCR text in search form (`ocr.search_form`: one spelling for ي/ی, ك/ک,
+  hamza forms, diacritics, نیم‌فاصله, Persian/Arabic/Latin digits, case), with the
+  separators kept inside numbers (1401/05/08) split into words, so that both databases'
+  tokenizers see exactly the same plain words (`index_text`);
+* the filing's case number as Latin digits only (`case_key`), for "with or without separators".
+
+Two backends behind one interface (`SearchIndex`), chosen by the database dialect:
+* SQLite (embedded default): the FTS5 table `search_fts` (external content over
+  `search_pages.body`, tokenizer `unicode61 remove_diacritics 2`, kept in step by triggers),
+  ranked with `bm25()`.
+* PostgreSQL: the generated column `search_pages.tsv = to_tsvector('simple', body)` with a
+  GIN index, ranked with `ts_rank`.
+Both are created by migration 0003.
+
+A query is normalised the same way; every word must occur (AND); words of three or more
+characters also match as a prefix (پرونده finds پرونده‌ها), shorter ones exactly. A query
+made only of digits and separators also looks the case numbers up (exact or prefix).
+`highlight` marks the hit words in the page's display text (HTML-escaped, `<mark>`).
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from sqlalchemy import delete, text
+from sqlalchemy.orm import Session
+
+from ocr.normalize import search_form, to_latin_digits
+from storage.models import SearchBatch, SearchPage
+
+_NUMBER_SEPARATORS = re.compile(r"[/\-.]")
+_CASE_QUERY = re.compile(r"^[\s0-9۰-۹٠-٩/\-._]+$")
+MIN_PREFIX = 3  # words at least this long also match as a prefix
+MIN_CASE_DIGITS = 4  # a digits-only query this long is also looked up as a case number
+
+
+def index_text(text_: str) -> str:
+    """The indexed form: search form with separators inside numbers split into words."""
+    return " ".join(_NUMBER_SEPARATORS.sub(" ", search_form(text_)).split())
+
+
+def case_key(case_number: str | None) -> str:
+    """A case number as Latin digits only: ۱۴۰۲-۰۹۹۸ / 1402/0998 / 14020998 -> 14020998."""
+    return re.sub(r"\D", "", to_latin_digits(case_number or ""))[:40]
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    prefix: bool
+
+    def matches(self, word: str) -> bool:
+        return word == self.text or (self.prefix and word.startswith(self.text))
+
+
+def query_terms(query: str) -> list[Term]:
+    seen: dict[str, Term] = {}
+    for w in index_text(query or "").split():
+        if w not in seen:
+            seen[w] = Term(w, len(w) >= MIN_PREFIX)
+    return list(seen.values())[:16]
+
+
+@dataclass
+class BatchHit:
+    batch_id: str
+    score: float  # higher is better; case-number matches come first
+    case_match: bool = False
+    pages: list[int] = field(default_factory=list)  # best-matching pages (batch sequence numbers), best first
+    page_ids: list[str] = field(default_factory=list)
+
+
+class SearchIndex:
+    """Index and query forwarded filings; the dialect-specific parts are in the subclasses."""
+
+    dialect = ""
+
+    # --- writing ------------------------------------------------------------------
+    def index_batch(self, s: Session, batch_id: str, court: str, case_number: str | None,
+                    pages: Iterable[tuple[str, int, str]]) -> int:
+        """(Re)index one filing: `pages` are (page id, batch sequence number, display text). Returns pages indexed."""
+        self.remove_batch(s, batch_id)
+        s.add(SearchBatch(batch_id=batch_id, court=court, case_key=case_key(case_number)))
+        n = 0
+        for page_id, seq, page_text in pages:
+            s.add(SearchPage(page_id=page_id, batch_id=batch_id, court=court, seq=seq, body=index_text(page_text)))
+            n += 1
+        s.flush()
+        return n
+
+    def remove_batch(self, s: Session, batch_id: str) -> None:
+        s.execute(delete(SearchPage).where(SearchPage.batch_id == batch_id))
+        s.execute(delete(SearchBatch).where(SearchBatch.batch_id == batch_id))
+
+    # --- reading ------------------------------------------------------------------
+    def search(self, s: Session, court: str, query: str, limit: int = 50, pages_per_batch: int = 3) -> list[BatchHit]:
+        """The court's filings matching `query`, best first."""
+        hits: dict[str, BatchHit] = {}
+        key = case_key(query) if _CASE_QUERY.match(query or "") else ""
+        if len(key) >= MIN_CASE_DIGITS:
+            rows = s.execute(text(
+                "SELECT batch_id, case_key FROM search_batches WHERE court = :court "
+                "AND case_key >= :lo AND case_key < :hi ORDER BY case_key LIMIT :limit"),
+                {"court": court, "lo": key, "hi": key + ":", "limit": limit}).all()
+            for batch_id, found in rows:
+                hits[batch_id] = BatchHit(batch_id, 2e9 if found == key else 1e9, case_match=True)
+        terms = query_terms(query)
+        if terms:
+            for batch_id, score in self._text_hits(s, court, terms, limit):
+                if batch_id in hits:
+                    hits[batch_id].score += score
+                else:
+                    hits[batch_id] = BatchHit(batch_id, score)
+        ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)[:limit]
+        if terms and ranked:
+            best = self._best_pages(s, court, terms, [h.batch_id for h in ranked], pages_per_batch)
+            for h in ranked:
+                for seq, page_id in best.get(h.batch_id, []):
+                    h.pages.append(seq)
+                    h.page_ids.append(page_id)
+        return ranked
+
+    def _text_hits(self, s: Session, court: str, terms: list[Term], limit: int) -> list[tuple[str, float]]:
+        raise NotImplementedError
+
+    def _best_pages(self, s: Session, court: str, terms: list[Term], batch_ids: list[str],
+                    per_batch: int) -> dict[str, list[tuple[int, str]]]:
+        raise NotImplementedError
+
+    def count_pages(self, s: Session) -> int:
+        return s.execute(text("SELECT count(*) FROM search_pages")).scalar_one()
+
+
+class SqliteFtsIndex(SearchIndex):
+    dialect = "sqlite"
+
+    @staticmethod
+    def match_expr(terms: list[Term]) -> str:
+        # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *
+        return " ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+
+    def _text_hits(self, s, court, terms, limit):
+        rows = s.execute(text(
+            "WITH f AS MATERIALIZED (SELECT rowid AS id, bm25(search_fts) AS rank FROM search_fts "
+            "WHERE search_fts MATCH :q) "
+            "SELECT p.batch_id, min(f.rank) AS score FROM f JOIN search_pages AS p ON p.id = f.id "
+            "WHERE p.court = :court GROUP BY p.batch_id ORDER BY score LIMIT :limit"),
+            {"q": self.match_expr(terms), "court": court, "limit": limit}).all()
+        return [(b, -float(score)) for b, score in rows]  # bm25: more negative is better
+
+    def _best_pages(self, s, court, terms, batch_ids, per_batch):
+        marks = ", ".join(f":b{i}" for i in range(len(batch_ids)))
+        params = {f"b{i}": b for i, b in enumerate(batch_ids)}
+        rows = s.execute(text(
+            "SELECT p.batch_id, p.seq, p.page_id, search_fts.rank FROM search_fts "
+            "JOIN search_pages AS p ON p.id = search_fts.rowid "
+            f"WHERE search_fts MATCH :q AND p.court = :court AND p.batch_id IN ({marks}) ORDER BY search_fts.rank"),
+            {"q": self.match_expr(terms), "court": court, **params}).all()
+        out: dict[str, list[tuple[int, str]]] = {}
+        for b, seq, pid, _rank in rows:
+            if len(out.setdefault(b, [])) < per_batch:
+                out[b].append((seq, pid))
+        return out
+
+
+class PostgresFtsIndex(SearchIndex):
+    dialect = "postgresql"
+
+    @staticmethod
+    def tsquery(terms: list[Term]) -> str:
+        return " & ".join(f"'{t.text}'" + (":*" if t.prefix else "") for t in terms)
+
+    def _text_hits(self, s, court, terms, limit):
+        rows = s.execute(text(
+            "SELECT p.batch_id, max(ts_rank(p.tsv, q)) AS score "
+            "FROM search_pages AS p, to_tsquery('simple', :q) AS q "
+            "WHERE p.tsv @@ q AND p.court = :court GROUP BY p.batch_id ORDER BY score DESC LIMIT :limit"),
+            {"q": self.tsquery(terms), "court": court, "limit": limit}).all()
+        return [(b, float(score)) for b, score in rows]
+
+    def _best_pages(self, s, court, terms, batch_ids, per_batch):
+        rows = s.execute(text(
+            "SELECT p.batch_id, p.seq, p.page_id FROM search_pages AS p, to_tsquery('simple', :q) AS q "
+            "WHERE p.tsv @@ q AND p.court = :court AND p.batch_id = ANY(:ids) "
+            "ORDER BY ts_rank(p.tsv, q) DESC"),
+            {"q": self.tsquery(terms), "court": court, "ids": list(batch_ids)}).all()
+        out: dict[str, list[tuple[int, str]]] = {}
+        for b, seq, pid in rows:
+            if len(out.setdefault(b, [])) < per_batch:
+                out[b].append((seq, pid))
+        return out
+
+
+def search_index(s_or_engine) -> SearchIndex:
+    """The backend for a session's (or engine's) database."""
+    bind = s_or_engine.get_bind() if isinstance(s_or_engine, Session) else s_or_engine
+    name = bind.dialect.name
+    if name == "sqlite":
+        return SqliteFtsIndex()
+    if name == "postgresql":
+        return PostgresFtsIndex()
+    raise ValueError(f"full-text search is not available on {name} (SQLite or PostgreSQL)")
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic autogenerate filter: the full-text machinery is made by hand in migration 0003
+    (FTS5 virtual and shadow tables, the generated tsvector column), not from the models."""
+    if type_ == "table" and name and name.startswith("search_fts"):
+        return False
+    if type_ == "column" and name == "tsv" and reflected and compare_to is None:
+        return False
+    return True
+
+
+# --- snippets --------------------------------------------------------------------------
+_WORD = re.compile(r"\S+")
+
+
+def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
+    """HTML: about 2*context words of `display_text` around the densest run of hits, each hit
+    word in <mark>. Every piece is HTML-escaped before it is wrapped, so OCR text can never
+    inject markup."""
+    words = _WORD.findall(display_text or "")
+    if not words:
+        return ""
+    hit = [any(t.matches(f) for f in index_text(w).split() for t in terms) for w in words]
+    positions = [i for i, h in enumerate(hit) if h]
+    if positions:
+        centre = max(positions, key=lambda p: sum(1 for q in positions if abs(q - p) <= context))
+    else:
+        centre = 0
+    lo = max(0, centre - context)
+    hi = min(len(words), lo + 2 * context + 1)
+    lo = max(0, hi - 2 * context - 1)
+    parts = [f"<mark>{html.escape(w)}</mark>" if hit[i] else html.escape(w) for i, w in enumerate(words[lo:hi], lo)]
+    return ("… " if lo > 0 else "") + " ".join(parts) + (" …" if hi < len(words) else "")
