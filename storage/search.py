@@ -214,6 +214,8 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
         return False
     if type_ == "column" and name == "tsv" and reflected and compare_to is None:
         return False
+    if type_ == "index" and name == "ix_search_pages_tsv":
+        return False
     return True
 
 
