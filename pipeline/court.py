@@ -62,16 +62,11 @@ class FoundFiling(Filing):
         return d
 
 
-def _active_pages():
-    return (select(Page.batch_id, func.count().label("n")).where(Page.status != "superseded")
-            .group_by(Page.batch_id).subquery())
-
-
 def _filings_query(court: str):
-    n = _active_pages()
-    return (select(Batch, Delivery.delivered_at, n.c.n)
+    n_pages = (select(func.count()).select_from(Page)
+               .where(Page.batch_id == Batch.id, Page.status != "superseded").correlate(Batch).scalar_subquery())
+    return (select(Batch, Delivery.delivered_at, n_pages)
             .join(Delivery, Delivery.batch_id == Batch.id)
-            .join(n, n.c.batch_id == Batch.id, isouter=True)
             .where(Delivery.court == court, Batch.court == court, Batch.status == "forwarded"))
 
 
@@ -146,7 +141,7 @@ def search(db: Database, court: str, query: str, *, limit: int = 50, actor: str 
                 f = _filing(*rows[h.batch_id])
                 snippets = [Snippet(seq, highlight(texts.get(pid, ""), terms))
                             for seq, pid in list(zip(h.pages, h.page_ids))[:2]]
-                found.append(FoundFiling(**asdict(f), score=h.score, case_match=h.case_match, snippets=snippets))
+                found.append(FoundFiling(**vars(f), score=h.score, case_match=h.case_match, snippets=snippets))
         if actor:
             audit.record(s, actor, "court_search", court=court, query=query[:200], results=len(found))
     return found

@@ -143,6 +143,7 @@ class SearchPage(Base):
     page_id: Mapped[str] = mapped_column(String(32), unique=True)
     batch_id: Mapped[str] = mapped_column(String(32), index=True)
     court: Mapped[str] = mapped_column(String(100), index=True)
+    court_token: Mapped[str] = mapped_column(String(40))  # storage.search.court_token(court)
     seq: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text, default="")
 

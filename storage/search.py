@@ -22,9 +22,11 @@ made only of digits and separators also looks the case numbers up (exact or pref
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 from sqlalchemy import delete, text
@@ -37,6 +39,14 @@ _NUMBER_SEPARATORS = re.compile(r"[/\-.]")
 _CASE_QUERY = re.compile(r"^[\s0-9۰-۹٠-٩/\-._]+$")
 MIN_PREFIX = 3  # words at least this long also match as a prefix
 MIN_CASE_DIGITS = 4  # a digits-only query this long is also looked up as a case number
+# A query matching more pages than this in one court ranks the newest CANDIDATES of them: the
+# cost of a search stays bounded however common its words and however large the archive.
+CANDIDATES = 2000
+
+
+def court_token(court: str) -> str:
+    """One plain token naming a court inside the full-text index (both tokenizers keep it whole)."""
+    return "court" + hashlib.sha1(court.encode("utf-8")).hexdigest()[:20]
 
 
 def index_text(text_: str) -> str:
@@ -88,7 +98,8 @@ class SearchIndex:
         s.add(SearchBatch(batch_id=batch_id, court=court, case_key=case_key(case_number)))
         n = 0
         for page_id, seq, page_text in pages:
-            s.add(SearchPage(page_id=page_id, batch_id=batch_id, court=court, seq=seq, body=index_text(page_text)))
+            s.add(SearchPage(page_id=page_id, batch_id=batch_id, court=court, court_token=court_token(court), seq=seq,
+                             body=index_text(page_text)))
             n += 1
         s.flush()
         return n
@@ -98,8 +109,8 @@ class SearchIndex:
         s.execute(delete(SearchBatch).where(SearchBatch.batch_id == batch_id))
 
     # --- reading ------------------------------------------------------------------
-    def search(self, s: Session, court: str, query: str, limit: int = 50, pages_per_batch: int = 3) -> list[BatchHit]:
-        """The court's filings matching `query`, best first."""
+    def search(self, s: Session, court: str, query: str, limit: int = 50) -> list[BatchHit]:
+        """The court's filings matching `query`, best first, each with its best-matching page."""
         hits: dict[str, BatchHit] = {}
         key = case_key(query) if _CASE_QUERY.match(query or "") else ""
         if len(key) >= MIN_CASE_DIGITS:
@@ -111,25 +122,15 @@ class SearchIndex:
                 hits[batch_id] = BatchHit(batch_id, 2e9 if found == key else 1e9, case_match=True)
         terms = query_terms(query)
         if terms:
-            for batch_id, score in self._text_hits(s, court, terms, limit):
-                if batch_id in hits:
-                    hits[batch_id].score += score
-                else:
-                    hits[batch_id] = BatchHit(batch_id, score)
-        ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)[:limit]
-        if terms and ranked:
-            best = self._best_pages(s, court, terms, [h.batch_id for h in ranked], pages_per_batch)
-            for h in ranked:
-                for seq, page_id in best.get(h.batch_id, []):
-                    h.pages.append(seq)
-                    h.page_ids.append(page_id)
-        return ranked
+            for batch_id, score, seq, page_id in self._text_hits(s, court, terms, limit):
+                h = hits.setdefault(batch_id, BatchHit(batch_id, 0.0))
+                h.score += score
+                h.pages.append(seq)
+                h.page_ids.append(page_id)
+        return sorted(hits.values(), key=lambda h: h.score, reverse=True)[:limit]
 
-    def _text_hits(self, s: Session, court: str, terms: list[Term], limit: int) -> list[tuple[str, float]]:
-        raise NotImplementedError
-
-    def _best_pages(self, s: Session, court: str, terms: list[Term], batch_ids: list[str],
-                    per_batch: int) -> dict[str, list[tuple[int, str]]]:
+    def _text_hits(self, s: Session, court: str, terms: list[Term], limit: int) -> list[tuple[str, float, int, str]]:
+        """(batch id, score (higher is better), best page's seq, best page's id), best first."""
         raise NotImplementedError
 
     def count_pages(self, s: Session) -> int:
@@ -140,60 +141,40 @@ class SqliteFtsIndex(SearchIndex):
     dialect = "sqlite"
 
     @staticmethod
-    def match_expr(terms: list[Term]) -> str:
-        # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *
-        return " ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+    def match_expr(court: str, terms: list[Term]) -> str:
+        # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *;
+        # the court's token narrows the match inside the index itself
+        words = " AND ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+        return f'court_token : "{court_token(court)}" AND body : ({words})'
 
     def _text_hits(self, s, court, terms, limit):
+        # the newest CANDIDATES matching pages are ranked (bm25 on the body only); with SQLite's
+        # bare-column rule, seq and page_id come from each filing's best page
         rows = s.execute(text(
-            "WITH f AS MATERIALIZED (SELECT rowid AS id, bm25(search_fts) AS rank FROM search_fts "
-            "WHERE search_fts MATCH :q) "
-            "SELECT p.batch_id, min(f.rank) AS score FROM f JOIN search_pages AS p ON p.id = f.id "
+            "WITH f AS MATERIALIZED (SELECT rowid AS id, bm25(search_fts, 1.0, 0.0) AS rank FROM search_fts "
+            "WHERE search_fts MATCH :q ORDER BY rowid DESC LIMIT :cap) "
+            "SELECT p.batch_id, min(f.rank) AS score, p.seq, p.page_id FROM f JOIN search_pages AS p ON p.id = f.id "
             "WHERE p.court = :court GROUP BY p.batch_id ORDER BY score LIMIT :limit"),
-            {"q": self.match_expr(terms), "court": court, "limit": limit}).all()
-        return [(b, -float(score)) for b, score in rows]  # bm25: more negative is better
-
-    def _best_pages(self, s, court, terms, batch_ids, per_batch):
-        marks = ", ".join(f":b{i}" for i in range(len(batch_ids)))
-        params = {f"b{i}": b for i, b in enumerate(batch_ids)}
-        rows = s.execute(text(
-            "SELECT p.batch_id, p.seq, p.page_id, search_fts.rank FROM search_fts "
-            "JOIN search_pages AS p ON p.id = search_fts.rowid "
-            f"WHERE search_fts MATCH :q AND p.court = :court AND p.batch_id IN ({marks}) ORDER BY search_fts.rank"),
-            {"q": self.match_expr(terms), "court": court, **params}).all()
-        out: dict[str, list[tuple[int, str]]] = {}
-        for b, seq, pid, _rank in rows:
-            if len(out.setdefault(b, [])) < per_batch:
-                out[b].append((seq, pid))
-        return out
+            {"q": self.match_expr(court, terms), "court": court, "limit": limit, "cap": CANDIDATES}).all()
+        return [(b, -float(score), seq, pid) for b, score, seq, pid in rows]  # bm25: more negative is better
 
 
 class PostgresFtsIndex(SearchIndex):
     dialect = "postgresql"
 
     @staticmethod
-    def tsquery(terms: list[Term]) -> str:
-        return " & ".join(f"'{t.text}'" + (":*" if t.prefix else "") for t in terms)
+    def tsquery(court: str, terms: list[Term]) -> str:
+        return " & ".join([f"'{court_token(court)}'"] + [f"'{t.text}'" + (":*" if t.prefix else "") for t in terms])
 
     def _text_hits(self, s, court, terms, limit):
         rows = s.execute(text(
-            "SELECT p.batch_id, max(ts_rank(p.tsv, q)) AS score "
-            "FROM search_pages AS p, to_tsquery('simple', :q) AS q "
-            "WHERE p.tsv @@ q AND p.court = :court GROUP BY p.batch_id ORDER BY score DESC LIMIT :limit"),
-            {"q": self.tsquery(terms), "court": court, "limit": limit}).all()
-        return [(b, float(score)) for b, score in rows]
-
-    def _best_pages(self, s, court, terms, batch_ids, per_batch):
-        rows = s.execute(text(
-            "SELECT p.batch_id, p.seq, p.page_id FROM search_pages AS p, to_tsquery('simple', :q) AS q "
-            "WHERE p.tsv @@ q AND p.court = :court AND p.batch_id = ANY(:ids) "
-            "ORDER BY ts_rank(p.tsv, q) DESC"),
-            {"q": self.tsquery(terms), "court": court, "ids": list(batch_ids)}).all()
-        out: dict[str, list[tuple[int, str]]] = {}
-        for b, seq, pid in rows:
-            if len(out.setdefault(b, [])) < per_batch:
-                out[b].append((seq, pid))
-        return out
+            "WITH c AS MATERIALIZED (SELECT id FROM search_pages WHERE tsv @@ to_tsquery('simple', :q) "
+            "AND court = :court ORDER BY id DESC LIMIT :cap), "
+            "r AS (SELECT DISTINCT ON (p.batch_id) p.batch_id, ts_rank(p.tsv, to_tsquery('simple', :q)) AS score, "
+            "p.seq, p.page_id FROM c JOIN search_pages AS p ON p.id = c.id ORDER BY p.batch_id, score DESC) "
+            "SELECT batch_id, score, seq, page_id FROM r ORDER BY score DESC LIMIT :limit"),
+            {"q": self.tsquery(court, terms), "court": court, "limit": limit, "cap": CANDIDATES}).all()
+        return [(b, float(score), seq, pid) for b, score, seq, pid in rows]
 
 
 def search_index(s_or_engine) -> SearchIndex:
@@ -223,21 +204,31 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
 _WORD = re.compile(r"\S+")
 
 
+@lru_cache(maxsize=65536)
+def _word_forms(word: str) -> tuple[str, ...]:
+    return tuple(index_text(word).split())
+
+
 def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
-    """HTML: about 2*context words of `display_text` around the densest run of hits, each hit
-    word in <mark>. Every piece is HTML-escaped before it is wrapped, so OCR text can never
-    inject markup."""
+    """HTML: about 2*context words of `display_text` from a little before its first hit word on,
+    every hit word in <mark>. Each piece is HTML-escaped before it is wrapped, so OCR text can
+    never inject markup."""
     words = _WORD.findall(display_text or "")
     if not words:
         return ""
-    hit = [any(t.matches(f) for f in index_text(w).split() for t in terms) for w in words]
-    positions = [i for i, h in enumerate(hit) if h]
-    if positions:
-        centre = max(positions, key=lambda p: sum(1 for q in positions if abs(q - p) <= context))
-    else:
-        centre = 0
-    lo = max(0, centre - context)
+    exact = {t.text for t in terms}
+    prefixes = tuple(t.text for t in terms if t.prefix)
+    memo: dict[str, bool] = {}
+
+    def is_hit(w: str) -> bool:
+        h = memo.get(w)
+        if h is None:
+            h = memo[w] = any(f in exact or (prefixes and f.startswith(prefixes)) for f in _word_forms(w))
+        return h
+
+    first = next((i for i, w in enumerate(words) if is_hit(w)), 0)
+    lo = max(0, first - context // 2)
     hi = min(len(words), lo + 2 * context + 1)
     lo = max(0, hi - 2 * context - 1)
-    parts = [f"<mark>{html.escape(w)}</mark>" if hit[i] else html.escape(w) for i, w in enumerate(words[lo:hi], lo)]
+    parts = [f"<mark>{html.escape(w)}</mark>" if is_hit(w) else html.escape(w) for w in words[lo:hi]]
     return ("… " if lo > 0 else "") + " ".join(parts) + (" …" if hi < len(words) else "")

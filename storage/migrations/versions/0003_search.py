@@ -18,15 +18,15 @@ depends_on = None
 # unicode61 (remove_diacritics 2) splits on anything that is not a letter or digit; the body is
 # already in search form (ocr.search_form), so the tokenizer only sees plain words.
 SQLITE_DDL = [
-    "CREATE VIRTUAL TABLE search_fts USING fts5(body, content='search_pages', content_rowid='id', "
+    "CREATE VIRTUAL TABLE search_fts USING fts5(body, court_token, content='search_pages', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER search_pages_ai AFTER INSERT ON search_pages BEGIN "
-    "INSERT INTO search_fts(rowid, body) VALUES (new.id, new.body); END",
+    "INSERT INTO search_fts(rowid, body, court_token) VALUES (new.id, new.body, new.court_token); END",
     "CREATE TRIGGER search_pages_ad AFTER DELETE ON search_pages BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, body) VALUES ('delete', old.id, old.body); END",
+    "INSERT INTO search_fts(search_fts, rowid, body, court_token) VALUES ('delete', old.id, old.body, old.court_token); END",
     "CREATE TRIGGER search_pages_au AFTER UPDATE ON search_pages BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, body) VALUES ('delete', old.id, old.body); "
-    "INSERT INTO search_fts(rowid, body) VALUES (new.id, new.body); END",
+    "INSERT INTO search_fts(search_fts, rowid, body, court_token) VALUES ('delete', old.id, old.body, old.court_token); "
+    "INSERT INTO search_fts(rowid, body, court_token) VALUES (new.id, new.body, new.court_token); END",
 ]
 SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS search_pages_au",
@@ -35,8 +35,11 @@ SQLITE_DROP = [
     "DROP TABLE IF EXISTS search_fts",
 ]
 # PostgreSQL: a stored tsvector ('simple' configuration: no stemming, no stop words) with a GIN index.
+# Both carry the court's token (storage.search.court_token), so the index itself narrows a search
+# to one court.
 POSTGRES_DDL = [
-    "ALTER TABLE search_pages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED",
+    "ALTER TABLE search_pages ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+    "(to_tsvector('simple', body) || to_tsvector('simple', court_token)) STORED",
     "CREATE INDEX ix_search_pages_tsv ON search_pages USING gin (tsv)",
 ]
 
@@ -48,6 +51,7 @@ def upgrade() -> None:
         sa.Column("page_id", sa.String(length=32), nullable=False),
         sa.Column("batch_id", sa.String(length=32), nullable=False),
         sa.Column("court", sa.String(length=100), nullable=False),
+        sa.Column("court_token", sa.String(length=40), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
