@@ -1,7 +1,7 @@
 """full-text search of forwarded filings: search_pages + search_batches, FTS5 (SQLite) or tsvector/GIN (PostgreSQL)
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002a
 Create Date: 2026-12-01 15:40:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0002a"
 branch_labels = None
 depends_on = None
 
