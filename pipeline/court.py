@@ -62,12 +62,16 @@ class FoundFiling(Filing):
         return d
 
 
-def _filings_query(court: str):
+def _filings_query(court: str | None):
+    """Forwarded filings of `court`; None means every court (the first-try mode on one machine only)."""
     n_pages = (select(func.count()).select_from(Page)
                .where(Page.batch_id == Batch.id, Page.status != "superseded").correlate(Batch).scalar_subquery())
-    return (select(Batch, Delivery.delivered_at, n_pages)
-            .join(Delivery, Delivery.batch_id == Batch.id)
-            .where(Delivery.court == court, Batch.court == court, Batch.status == "forwarded"))
+    q = (select(Batch, Delivery.delivered_at, n_pages)
+         .join(Delivery, Delivery.batch_id == Batch.id)
+         .where(Batch.status == "forwarded"))
+    if court is not None:
+        q = q.where(Delivery.court == court, Batch.court == court)
+    return q
 
 
 def _filing(b: Batch, delivered_at: datetime, n: int | None) -> Filing:
@@ -104,7 +108,7 @@ def reindex(db: Database, *, only_missing: bool = False) -> tuple[int, int]:
 
 
 # --- the inbox ---------------------------------------------------------------------------
-def inbox(db: Database, court: str, *, order: str = "newest", limit: int = 100, offset: int = 0) -> list[Filing]:
+def inbox(db: Database, court: str | None, *, order: str = "newest", limit: int = 100, offset: int = 0) -> list[Filing]:
     """Filings forwarded to `court`. order="newest": newest first; order="urgent": the nearest
     deadline first (filings without a deadline after those with one), then newest first."""
     q = _filings_query(court)
@@ -116,13 +120,12 @@ def inbox(db: Database, court: str, *, order: str = "newest", limit: int = 100, 
         return [_filing(b, at, n) for b, at, n in s.execute(q.limit(limit).offset(offset)).all()]
 
 
-def count(db: Database, court: str) -> int:
+def count(db: Database, court: str | None) -> int:
     with db.session() as s:
-        return s.scalar(select(func.count()).select_from(Delivery).join(Batch, Batch.id == Delivery.batch_id)
-                        .where(Delivery.court == court, Batch.court == court, Batch.status == "forwarded")) or 0
+        return s.scalar(select(func.count()).select_from(_filings_query(court).subquery())) or 0
 
 
-def search(db: Database, court: str, query: str, *, limit: int = 50, actor: str | None = None) -> list[FoundFiling]:
+def search(db: Database, court: str | None, query: str, *, limit: int = 50, actor: str | None = None) -> list[FoundFiling]:
     """Filings of `court` matching a case number or Persian words, best first, with highlighted snippets."""
     terms = query_terms(query)
     with db.session() as s:
@@ -155,7 +158,7 @@ class FilingPage:
     has_image: bool
 
 
-def filing(db: Database, court: str, batch_id: str, *, actor: str | None = None) -> tuple[Filing, list[FilingPage]]:
+def filing(db: Database, court: str | None, batch_id: str, *, actor: str | None = None) -> tuple[Filing, list[FilingPage]]:
     """One filing of `court` with its pages' text; viewing it is audited when `actor` is given."""
     with db.session() as s:
         row = s.execute(_filings_query(court).where(Batch.id == batch_id)).first()
@@ -175,7 +178,7 @@ class Document:
     filename: str
 
 
-def open_document(rt: Runtime, court: str, batch_id: str, actor: str, *, page: int | None = None,
+def open_document(rt: Runtime, court: str | None, batch_id: str, actor: str, *, page: int | None = None,
                   disposition: str = "inline") -> Document:
     """The filing's searchable PDF (page None) or one page's image, after recording the retrieval.
 

@@ -109,14 +109,17 @@ class SearchIndex:
         s.execute(delete(SearchBatch).where(SearchBatch.batch_id == batch_id))
 
     # --- reading ------------------------------------------------------------------
-    def search(self, s: Session, court: str, query: str, limit: int = 50) -> list[BatchHit]:
-        """The court's filings matching `query`, best first, each with its best-matching page."""
+    def search(self, s: Session, court: str | None, query: str, limit: int = 50) -> list[BatchHit]:
+        """The court's filings matching `query`, best first, each with its best-matching page.
+
+        `court` None searches every court (only for the first-try mode on one machine)."""
         hits: dict[str, BatchHit] = {}
         key = case_key(query) if _CASE_QUERY.match(query or "") else ""
         if len(key) >= MIN_CASE_DIGITS:
             rows = s.execute(text(
-                "SELECT batch_id, case_key FROM search_batches WHERE court = :court "
-                "AND case_key >= :lo AND case_key < :hi ORDER BY case_key LIMIT :limit"),
+                "SELECT batch_id, case_key FROM search_batches WHERE "
+                + ("court = :court AND " if court is not None else "")
+                + "case_key >= :lo AND case_key < :hi ORDER BY case_key LIMIT :limit"),
                 {"court": court, "lo": key, "hi": key + ":", "limit": limit}).all()
             for batch_id, found in rows:
                 hits[batch_id] = BatchHit(batch_id, 2e9 if found == key else 1e9, case_match=True)
@@ -129,7 +132,7 @@ class SearchIndex:
                 h.page_ids.append(page_id)
         return sorted(hits.values(), key=lambda h: h.score, reverse=True)[:limit]
 
-    def _text_hits(self, s: Session, court: str, terms: list[Term], limit: int) -> list[tuple[str, float, int, str]]:
+    def _text_hits(self, s: Session, court: str | None, terms: list[Term], limit: int) -> list[tuple[str, float, int, str]]:
         """(batch id, score (higher is better), best page's seq, best page's id), best first."""
         raise NotImplementedError
 
@@ -141,10 +144,12 @@ class SqliteFtsIndex(SearchIndex):
     dialect = "sqlite"
 
     @staticmethod
-    def match_expr(court: str, terms: list[Term]) -> str:
+    def match_expr(court: str | None, terms: list[Term]) -> str:
         # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *;
         # the court's token narrows the match inside the index itself
         words = " AND ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+        if court is None:
+            return f"body : ({words})"
         return f'court_token : "{court_token(court)}" AND body : ({words})'
 
     def _text_hits(self, s, court, terms, limit):
@@ -154,7 +159,8 @@ class SqliteFtsIndex(SearchIndex):
             "WITH f AS MATERIALIZED (SELECT rowid AS id, bm25(search_fts, 1.0, 0.0) AS rank FROM search_fts "
             "WHERE search_fts MATCH :q ORDER BY rowid DESC LIMIT :cap) "
             "SELECT p.batch_id, min(f.rank) AS score, p.seq, p.page_id FROM f JOIN search_pages AS p ON p.id = f.id "
-            "WHERE p.court = :court GROUP BY p.batch_id ORDER BY score LIMIT :limit"),
+            + ("WHERE p.court = :court " if court is not None else "")
+            + "GROUP BY p.batch_id ORDER BY score LIMIT :limit"),
             {"q": self.match_expr(court, terms), "court": court, "limit": limit, "cap": CANDIDATES}).all()
         return [(b, -float(score), seq, pid) for b, score, seq, pid in rows]  # bm25: more negative is better
 
@@ -163,13 +169,15 @@ class PostgresFtsIndex(SearchIndex):
     dialect = "postgresql"
 
     @staticmethod
-    def tsquery(court: str, terms: list[Term]) -> str:
-        return " & ".join([f"'{court_token(court)}'"] + [f"'{t.text}'" + (":*" if t.prefix else "") for t in terms])
+    def tsquery(court: str | None, terms: list[Term]) -> str:
+        court_part = [f"'{court_token(court)}'"] if court is not None else []
+        return " & ".join(court_part + [f"'{t.text}'" + (":*" if t.prefix else "") for t in terms])
 
     def _text_hits(self, s, court, terms, limit):
         rows = s.execute(text(
             "WITH c AS MATERIALIZED (SELECT id FROM search_pages WHERE tsv @@ to_tsquery('simple', :q) "
-            "AND court = :court ORDER BY id DESC LIMIT :cap), "
+            + ("AND court = :court " if court is not None else "")
+            + "ORDER BY id DESC LIMIT :cap), "
             "r AS (SELECT DISTINCT ON (p.batch_id) p.batch_id, ts_rank(p.tsv, to_tsquery('simple', :q)) AS score, "
             "p.seq, p.page_id FROM c JOIN search_pages AS p ON p.id = c.id ORDER BY p.batch_id, score DESC) "
             "SELECT batch_id, score, seq, page_id FROM r ORDER BY score DESC LIMIT :limit"),
@@ -230,5 +238,7 @@ def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
     lo = max(0, first - context // 2)
     hi = min(len(words), lo + 2 * context + 1)
     lo = max(0, hi - 2 * context - 1)
-    parts = [f"<mark>{html.escape(w)}</mark>" if is_hit(w) else html.escape(w) for w in words[lo:hi]]
+    # quote=False: text content needs no quote entities, so the markup carries no digits (Persian digit swap is safe)
+    parts = [f"<mark>{html.escape(w, quote=False)}</mark>" if is_hit(w) else html.escape(w, quote=False)
+             for w in words[lo:hi]]
     return ("… " if lo > 0 else "") + " ".join(parts) + (" …" if hi < len(words) else "")
