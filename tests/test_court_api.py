@@ -7,7 +7,6 @@ Filings get there the real way: a station uploads clean synthetic pages, Khana p
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import httpx
 import pytest
@@ -17,6 +16,19 @@ from conftest import png_bytes
 pytestmark = [pytest.mark.slow]
 
 YEH, ARABIC_YEH, KAF, ARABIC_KAF = "ی", "ي", "ک", "ك"
+
+
+def audit_rows(server) -> list[tuple]:
+    from sqlalchemy import create_engine, text
+
+    url = server.env.get("KHANA_DATABASE_URL") or f"sqlite:///{server.home / 'khana.db'}"
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            return [tuple(r) for r in c.execute(text(
+                "SELECT actor, action, batch_id FROM audit_events WHERE action LIKE 'court_%'"))]
+    finally:
+        eng.dispose()
 
 
 def _bearer(token: str | None) -> dict:
@@ -41,10 +53,31 @@ def a_word_with_yeh(text: str) -> str:
     return max(words, key=len)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def server(request, tmp_path):
+    """`khana serve` on the embedded default (SQLite), or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    from fixtures_services import drop_postgres_db, make_postgres_db
+    from web_fixtures import start_server, stop_server
+
+    db_url = make_postgres_db(request.getfixturevalue("postgres_server_url"), prefix="khana_court")
+    srv = start_server(tmp_path / "khana-home", {"KHANA_DATABASE_URL": db_url})
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+        drop_postgres_db(db_url)
+
+
 @pytest.fixture
-def court_world(live_server):
-    """Two offices' stations sending one filing each to court-a and court-b, both forwarded."""
-    s = live_server
+def court_world(server):
+    return make_world(server)
+
+
+def make_world(s) -> dict:
+    """A station sending one filing each to court-a and court-b, both forwarded; a clerk token for each court."""
     st = s.token("station", office="office-7")
     a = upload(s, st, "court-a", "۱۴۰۲-۰۹۹۸-۷۶۵۴۳۲۱", seed=11)
     b = upload(s, st, "court-b", "140311112222333", seed=12)
@@ -116,9 +149,7 @@ def test_clerk_inbox_search_pdf_and_access_rules(court_world):
         assert r.status_code == 303 and r.headers["location"].startswith("/login"), path
 
     # every retrieval is in the audit log, with who did it
-    db = sqlite3.connect(str(w["server"].home / "khana.db"))
-    rows = db.execute("SELECT actor, action, batch_id FROM audit_events WHERE action LIKE 'court_%'").fetchall()
-    db.close()
+    rows = audit_rows(w["server"])
     actions = {(a, b) for _actor, a, b in rows}
     assert ("court_pdf_retrieved", w["a"]) in actions
     assert ("court_page_retrieved", w["a"]) in actions
@@ -128,8 +159,8 @@ def test_clerk_inbox_search_pdf_and_access_rules(court_world):
     assert len(pdf_events) == 2 and all(r[0].startswith("clerk:") for r in pdf_events)  # the 404s are not retrievals
 
 
-def test_inbox_is_newest_first(court_world):
-    w = court_world
+def test_inbox_is_newest_first(live_server):
+    w = make_world(live_server)
     s = w["server"]
     second = upload(s, w["station"], "court-a", "140400000000001", seed=13)
     assert s.wait_batch(second, w["station"], statuses=("forwarded", "held", "failed"), timeout=240)["status"] == "forwarded"

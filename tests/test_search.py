@@ -176,3 +176,35 @@ def test_search_and_viewing_are_audited(db):
         events = [(e.actor, e.action, e.batch_id) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert ("clerk:ali", "court_search", None) in events
     assert ("clerk:ali", "court_filing_viewed", a) in events
+
+
+def test_search_reindex_command(tmp_path):
+    """`khana search-reindex` backfills filings forwarded before the index existed."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    database = Database(url)
+    database.migrate()
+    a = forward(database, "court-a", [PETITION])
+    with database.session() as s:
+        s.execute(text("DELETE FROM search_pages"))
+        s.execute(text("DELETE FROM search_batches"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHANA_")}
+    env["KHANA_DATABASE_URL"] = url
+    r = subprocess.run([sys.executable, "-m", "khana.cli", "search-reindex", "--missing"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "indexed 1 filing(s), 1 page(s)" in r.stdout
+    assert ids(court_mod.search(database, "court-a", "تجدیدنظر")) == [a]
+    database.dispose()
+
+
+def test_first_try_mode_searches_every_court(db):
+    """court=None (only for the first-try mode on one machine) sees every court's filings."""
+    a = forward(db, "court-a", [PETITION], case_number="140209987654321")
+    b = forward(db, "court-b", [PETITION], case_number="140209987654322")
+    assert set(ids(court_mod.search(db, None, "تجدیدنظر"))) == {a, b}
+    assert set(ids(court_mod.search(db, None, "1402099876543"))) == {a, b}
+    assert set(ids(court_mod.inbox(db, None))) == {a, b}
