@@ -241,13 +241,13 @@ def main() -> None:
                 print(f"  {kind:12s} p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  max {r['max_ms']:7.1f} ms"
                       f"  ({r['with_hits']}/{r['n']} with hits)", flush=True)
             report["backends"][backend] = {"load_seconds": round(data["seconds"], 1), "database_mib": round(size / 2**20),
-                                           "queries": res}
+                                           "queries": res, "load_average": os.getloadavg()[0]}
+            Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         finally:
             db.dispose()
             if backend != "sqlite":
                 _pg_drop(args.pg_server, url)
             tmp.cleanup()
-    Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
