@@ -31,6 +31,7 @@ def batch_report(batch: Batch, pages: list[Page]) -> dict:
         "pages_total": len(pages),
         "pages": [p.report for p in pages if p.status == "decided" and p.report],
         "searchable_pdf": batch.pdf_key,
+        "rejection": {"reason": batch.rejected_reason, "at": batch.rejected_at.isoformat()} if batch.rejected_at else None,
     }
 
 
@@ -52,7 +53,7 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
         batch = s.get(Batch, batch_id)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
-        if batch.status == "forwarded":
+        if batch.status in ("forwarded", "rejected"):  # delivered, or refused by QA: never forwarded
             return batch.status
         pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded").order_by(Page.seq)))
         if any(p.status != "decided" for p in pages):
