@@ -62,7 +62,7 @@ def image_dpi(measures: dict, default: float) -> float:
 
 def _blur_limit(rt: Runtime) -> float:
     """The gate policy's blur limit, for marking the blurred tiles on a held page's QA image."""
-    return float(rt.policy.get("reasons", "blur_rel_max", 0.7))
+    return rt.policy.reasons.blur_rel_max
 
 
 def base_report(page: Page) -> dict:
@@ -245,7 +245,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
         pdf_image = ocr.encode_page_image(image)
         overlay = None
         if reasons:
-            floor = float(getattr(rt.policy, "low_word_confidence", 60.0))
+            floor = rt.policy.final.low_word_confidence
             low = [(w.left, w.top, w.width, w.height) for w in words if w.conf < floor]
             overlay = quality.annotate_problems(image, measures, reasons, low, _blur_limit(rt))
     except ocr.OcrError:
