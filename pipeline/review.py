@@ -226,6 +226,11 @@ def page_detail(rt: Runtime, batch_id: str, seq: int) -> dict:
         }
 
 
+def case_number(rt: Runtime, batch_id: str) -> str | None:
+    with rt.db.session() as s:
+        return s.scalar(select(Batch.case_number).where(Batch.id == batch_id))
+
+
 def page_image(rt: Runtime, batch_id: str, seq: int, kind: str) -> bytes:
     """The corrected page image ("corrected") or the one with its problems marked ("problems"), PNG."""
     if kind not in ("corrected", "problems"):
