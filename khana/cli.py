@@ -183,9 +183,25 @@ def serve(
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not settings.station_tokens() and not loopback:
-        _fail(f"refusing to serve on {host} without station tokens: set KHANA_API_TOKENS='token=office,...'")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if not loopback and not settings.station_tokens() and not _has_accounts(settings):
+        _fail(f"refusing to serve on {host} without accounts: create them first (khana admin user create NAME "
+              "--role admin; khana admin token create --role station --office O), or set KHANA_API_TOKENS for a "
+              "first start")
+    cookie_secure = settings.cookie_secure if settings.cookie_secure is not None else not loopback
+    uvicorn.run(create_app(allow_open=loopback, cookie_secure=cookie_secure), host=host, port=port, log_level="info",
+                proxy_headers=True, server_header=False)
+
+
+def _has_accounts(settings) -> bool:
+    from pipeline.accounts import Accounts
+    from storage.database import Database
+
+    db = Database(settings.resolved_database_url())
+    try:
+        db.migrate()
+        return Accounts(db).has_accounts()
+    finally:
+        db.dispose()
 
 
 @app.command("make-test-page")
@@ -214,6 +230,8 @@ def make_test_page(
 
 from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, sweeper, db-upgrade)
 _register_ops(app)
+from khana.cli_admin import register as _register_admin  # noqa: E402  (khana admin ...)
+_register_admin(app)
 
 if __name__ == "__main__":
     app()

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     api_tokens: str = Field("", description="station API tokens: 'token=office,token2=office2'; empty = no auth "
                             "(allowed only on a loopback address)")
 
+    # web service: sessions, login rate limit, concurrent uploads
+    cookie_secure: bool | None = Field(None, description="send cookies only over https; default: true unless the "
+                                       "server listens on a loopback address over plain http")
+    session_hours: float = Field(12.0, description="a web login lasts this long")
+    login_max_failures: int = Field(5, description="failed logins per user name or client address per window")
+    login_window_s: float = Field(300.0, description="the login rate limit's window in seconds")
+    upload_budget_bytes: int = Field(0, description="bytes of uploads held at once by all requests (memory and "
+                                     "temporary disk); 0 = twice max_upload_bytes")
+    upload_wait_s: float = Field(20.0, description="how long an upload waits for room in the budget before 503")
+
     def station_tokens(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.api_tokens.split(",") if p.strip()]
         return {tok.strip(): office.strip() for tok, _, office in (p.partition("=") for p in pairs)}

@@ -27,6 +27,8 @@ class Batch(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 over the metadata and the files' digests: the same key with another filing is refused (409)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     office: Mapped[str] = mapped_column(String(100), default="")
     court: Mapped[str] = mapped_column(String(100), default="")
     case_number: Mapped[str | None] = mapped_column(String(40))
@@ -64,6 +66,9 @@ class OriginalFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     page_count: Mapped[int] = mapped_column(Integer)
+    # a rescan's file: the station's Idempotency-Key and a fingerprint of (page, file digest)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     batch: Mapped[Batch] = relationship(back_populates="files")
 
@@ -139,3 +144,79 @@ class AuditEvent(Base):
     batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
     page_id: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# --- accounts: offices, courts, users, API tokens, web sessions (migration 0002a) ------------------------------
+
+
+class Office(Base):
+    """An e-judicial service office (a station belongs to one)."""
+
+    __tablename__ = "offices"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Court(Base):
+    """A court (a clerk belongs to one; filings are forwarded to one)."""
+
+    __tablename__ = "courts"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A person who logs in to the web pages with a password (argon2 hash)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))  # station | clerk | qa | admin
+    office: Mapped[str | None] = mapped_column(String(64))
+    court: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for programs (station uploaders, scripts): only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    office: Mapped[str | None] = mapped_column(String(64))
+    court: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie holds a random id, the database its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginFailure(Base):
+    """A failed login, per username and per client address (the login rate limit across processes)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -18,6 +18,11 @@ try:  # Redis / PostgreSQL / S3 fixtures (real servers)
 except ImportError:  # pragma: no cover - only while the services module is being written
     pass
 
+try:  # live server, browser and screenshot fixtures of the web service
+    from web_fixtures import browser, live_server, page  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
