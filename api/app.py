@@ -30,6 +30,7 @@ log = logging.getLogger("khana.api")
 ROUTERS = [
     "api.stations",
     "api.accounts_pages",
+    "api.review",
 ]
 
 

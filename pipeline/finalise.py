@@ -53,7 +53,10 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
         batch = s.get(Batch, batch_id)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
-        if batch.status in ("forwarded", "rejected"):  # delivered, or refused by QA: never forwarded
+        if batch.status == "forwarded":
+            return batch.status
+        if batch.rejected_at is not None:  # refused by QA: never forwarded, whatever happened to it since
+            batch.status = "rejected"
             return batch.status
         pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded").order_by(Page.seq)))
         if any(p.status != "decided" for p in pages):

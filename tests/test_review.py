@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from pipeline import review, stages
 from pipeline.finalise import finalise_batch
-from pipeline.service import BatchMeta, KhanaService, Upload
+from pipeline.service import BatchMeta, KhanaService, NotRescannable, Upload
 from storage.models import AuditEvent, Batch, Delivery, Page
 from testpages import degrade, render_page
 
@@ -225,7 +225,8 @@ def test_rescan_request_is_shown_to_the_station(db_rt, blank_png):
     assert ev.actor == "qa:ali" and ev.detail["reason"] == reason and ev.page_id == pids[0]
 
 
-def test_rejected_filing_is_never_forwarded_and_the_station_sees_why(db_rt, blank_png):
+@pytest.mark.slow
+def test_rejected_filing_is_never_forwarded_and_the_station_sees_why(db_rt, blank_png, text_png):
     batch, pids = submit(db_rt, [("blank.png", blank_png)])
     reason = "پرونده ناقص است: دادخواست امضا ندارد."
     res = review.reject(db_rt, batch, reason, "qa:ali")
@@ -237,10 +238,18 @@ def test_rejected_filing_is_never_forwarded_and_the_station_sees_why(db_rt, blan
         review.override(db_rt, batch, 1, "ok", "qa:ali")
     with pytest.raises(review.NotAwaitingReview):
         review.reject(db_rt, batch, "again", "qa:ali")
-    # even if its pages passed now (a rescan), finalising a rejected filing forwards nothing
-    with db_rt.db.session() as s:
-        s.get(Page, pids[0]).decision = "pass"
+    # even when the station rescans the page after the rejection and the new scan passes: nothing is forwarded
+    svc = KhanaService(db_rt)
+    try:
+        redo = svc.rescan_page(batch, 1, Upload("rescan.png", text_png))
+    except NotRescannable:  # refusing the rescan of a rejected filing outright is fine too
+        pass
+    else:
+        for pid in redo.page_ids:
+            stages.run_page(db_rt, pid)
+        assert finalise_batch(db_rt, batch) == "rejected"
     assert finalise_batch(db_rt, batch) == "rejected"
+    assert KhanaService(db_rt).report(batch)["status"] == "rejected"
     with db_rt.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
     (ev,) = events(db_rt, batch, "batch_rejected")
@@ -280,15 +289,17 @@ def test_office_stats_per_office_and_month(db_rt, blank_png, text_png):
     old, _ = submit(db_rt, [("blank.png", blank_png)], office="office-b")
     review.override(db_rt, a1, 1, "پشت برگ", "qa:ali")  # was held for blank: still counts as held
     review.request_rescan(db_rt, b1, 1, "دوباره اسکن شود", "qa:ali")
+    # the station rescans b1's page (the held scan is superseded); the new scan is blank again: held
+    svc = KhanaService(db_rt)
+    redo = svc.rescan_page(b1, 1, Upload("rescan.png", blank_png))
+    for pid in redo.page_ids:
+        stages.run_page(db_rt, pid)
+    assert finalise_batch(db_rt, b1) == "held"
     review.reject(db_rt, b1, "ناقص", "qa:ali")
     with db_rt.db.session() as s:
         # a2 was uploaded 90 minutes before it was delivered
         d = s.scalar(select(Delivery).where(Delivery.batch_id == a2))
         s.get(Batch, a2).created_at = d.delivered_at - timedelta(minutes=90)
-        # b1's page was rescanned: the held scan is superseded by a new one that passed
-        held = s.get(Page, pb[0])
-        held.status, held.superseded_by = "superseded", "0" * 32
-        s.add(Page(batch_id=b1, file_id=held.file_id, file_page=1, seq=1, status="decided", decision="pass"))
         # `old` was uploaded last month: not in this period
         s.get(Batch, old).created_at = period.start() - timedelta(minutes=1)
 
@@ -298,8 +309,8 @@ def test_office_stats_per_office_and_month(db_rt, blank_png, text_png):
     assert (a.batches, a.pages_received, a.pages_held, a.overrides, a.forwarded, a.rejected) == (2, 3, 2, 1, 1, 0)
     assert a.held_by_reason == {"blank": 2} and a.share("blank") == pytest.approx(2 / 3)
     assert a.median_forward_minutes == pytest.approx(90, abs=0.1)
-    assert (b.batches, b.pages_received, b.pages_held, b.rescans, b.rescan_requests, b.rejected) == (1, 2, 1, 1, 1, 1)
-    assert b.held_share == pytest.approx(0.5) and b.median_forward_minutes is None
+    assert (b.batches, b.pages_received, b.pages_held, b.rescans, b.rescan_requests, b.rejected) == (1, 2, 2, 1, 1, 1)
+    assert b.held_share == pytest.approx(1.0) and b.median_forward_minutes is None
     last = {r.office: r for r in review.office_stats(db_rt, period.previous())}
     assert last["office-b"].pages_received == 1 and "office-a" not in last
     assert review.office_stats(db_rt, period, office="office-a")[0].office == "office-a"
