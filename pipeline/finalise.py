@@ -31,7 +31,10 @@ def batch_report(batch: Batch, pages: list[Page]) -> dict:
         "pages_total": len(pages),
         "pages": [p.report for p in pages if p.status == "decided" and p.report],
         "searchable_pdf": batch.pdf_key,
+        # QA's word to the station (pipeline.review): the filing refused, pages to rescan, and why
         "rejection": {"reason": batch.rejected_reason, "at": batch.rejected_at.isoformat()} if batch.rejected_at else None,
+        "rescan_requests": [{"page": p.seq, "file": p.file.name, "file_page": p.file_page, "reason": p.rescan_reason,
+                             "at": p.rescan_requested_at.isoformat()} for p in pages if p.rescan_requested_at],
     }
 
 

@@ -337,6 +337,7 @@ def override(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> A
         p.decision, p.reasons, p.report = "pass", [], report
         p.held_reasons = held_reasons
         p.override_reason, p.reviewed_by, p.reviewed_at = reason, actor, now
+        p.rescan_requested_at = p.rescan_requested_by = p.rescan_reason = None  # the override answers it
         audit.record(s, actor, "page_override", batch_id=batch_id, page_id=page_id, page=seq, reason=reason,
                      held_reasons=held_reasons, ocr_rerun=needs_ocr, **reread)
         ocr_conf = p.ocr_confidence
@@ -348,14 +349,12 @@ def override(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> A
 
 
 def request_rescan(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> ActionResult:
-    """Ask the station to rescan a held page; the station sees the request and why in its batch status."""
+    """Ask the station to rescan a held page; the station sees the request and why in its batch status
+    (`rescan_requests` of the batch report)."""
     reason = clean_reason(reason)
     now = utcnow()
     with rt.db.session() as s:
         b, p = _held_page_for_action(s, batch_id, seq)
-        report = dict(p.report or stages.base_report(p))
-        report["rescan_request"] = {"reason": reason, "at": now.isoformat()}
-        p.report = report
         p.rescan_requested_at, p.rescan_requested_by, p.rescan_reason = now, actor, reason
         audit.record(s, actor, "page_rescan_requested", batch_id=batch_id, page_id=p.id, page=seq, reason=reason,
                      held_reasons=list(p.reasons or []))

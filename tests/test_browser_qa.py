@@ -111,7 +111,7 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     page.click("#rescan-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/qa\?done=request_rescan.*"))
     status = live_server.wait_batch(third, station)
-    assert status["pages"][1]["rescan_request"]["reason"].startswith("برگ خالی")
+    assert status["rescan_requests"][0]["page"] == 2 and status["rescan_requests"][0]["reason"].startswith("برگ خالی")
 
     # statistics: chart with Persian labels, right to left
     page.goto(f"{live_server.url}/qa/stats")

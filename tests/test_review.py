@@ -213,8 +213,9 @@ def test_rescan_request_is_shown_to_the_station(db_rt, blank_png):
     assert res.batch_status == "held" and res.action == "request_rescan"
     report = KhanaService(db_rt).report(batch)  # what the station's batch status shows
     assert report["status"] == "held"
-    assert report["pages"][0]["rescan_request"]["reason"] == reason
-    assert report["pages"][0]["reasons"] == ["blank"]
+    assert report["rescan_requests"] == [{"page": 1, "file": "blank.png", "file_page": 1, "reason": reason,
+                                          "at": report["rescan_requests"][0]["at"]}]
+    assert report["pages"][0]["reasons"] == ["blank"] and "rescan_request" not in report["pages"][0]
     (h,) = review.held_pages(db_rt)
     assert h.rescan_requested and h.rescan_reason == reason
     assert review.held_pages(db_rt, rescan_requested=False) == []
@@ -223,6 +224,9 @@ def test_rescan_request_is_shown_to_the_station(db_rt, blank_png):
     assert detail["rescan_requested_by"] == "qa:ali" and detail["awaiting_review"]
     (ev,) = events(db_rt, batch, "page_rescan_requested")
     assert ev.actor == "qa:ali" and ev.detail["reason"] == reason and ev.page_id == pids[0]
+    # another reviewer overrides it after all: the request is withdrawn, the filing forwarded
+    assert review.override(db_rt, batch, 1, "برگ سفید عمدی است.", "qa:maryam").batch_status == "forwarded"
+    assert KhanaService(db_rt).report(batch)["rescan_requests"] == []
 
 
 @pytest.mark.slow

@@ -146,7 +146,7 @@ def test_rescan_request_and_rejection_reach_the_station(live_server, blank_png):
     r = httpx.post(url, json={"reason": reason}, headers=bearer(qa), timeout=30)
     assert r.status_code == 200 and r.json()["batch_status"] == "held"
     status = live_server.wait_batch(first, station)
-    assert status["pages"][0]["rescan_request"]["reason"] == reason
+    assert [(r["page"], r["reason"]) for r in status["rescan_requests"]] == [(1, reason)]
     (item,) = [i for i in httpx.get(f"{live_server.url}/api/v1/review", headers=bearer(qa)).json() if i["batch"] == first]
     assert item["rescan_requested"] and item["rescan_reason"] == reason
 
