@@ -21,6 +21,8 @@ from sqlalchemy import text
 
 from api.auth import CsrfMiddleware, WebConfig
 from api.web import STATIC_DIR, install_handlers
+from khana.bootstrap import build_runtime
+from khana.settings import Settings, get_settings
 from pipeline.accounts import Accounts
 from pipeline.runtime import Runtime
 from pipeline.service import Dispatcher, KhanaService
@@ -35,33 +37,37 @@ ROUTERS = [
 
 
 def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, *, start_worker: bool = True,
-               allow_open: bool = False, cookie_secure: bool | None = None) -> FastAPI:
-    """Build the app. Without a dispatcher: Celery when the broker URL is set, else the embedded worker.
+               settings: Settings | None = None, allow_open: bool = False,
+               cookie_secure: bool | None = None) -> FastAPI:
+    """Build the app (the API's composition root: the settings are read here and nowhere below).
 
+    Without a dispatcher: Celery when KHANA_BROKER_URL is set, else the embedded worker.
     `allow_open`: the server listens on loopback only, so with no accounts at all the first-try mode applies.
-    `cookie_secure`: cookies only over https (default: the settings' value, else True).
+    `cookie_secure`: cookies only over https (default: KHANA_COOKIE_SECURE, else True).
     """
     state: dict = {}
     if cookie_secure is None:
-        cookie_secure = rt.settings.cookie_secure if rt is not None and rt.settings.cookie_secure is not None else True
+        configured = (settings or get_settings()).cookie_secure
+        cookie_secure = True if configured is None else configured
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime = rt or Runtime.from_settings()
+        cfg = settings or get_settings()
+        runtime = rt or build_runtime(cfg)
         disp = dispatcher
         worker = None
         if disp is None:
-            if runtime.settings.broker_url:
+            if cfg.broker_url:
                 from workers.dispatch import CeleryDispatcher
 
                 disp = CeleryDispatcher()
             elif start_worker:
                 from workers.embedded import BackgroundWorker
 
-                worker = BackgroundWorker(runtime)
+                worker = BackgroundWorker(runtime, settings=cfg)
                 worker.start()
                 disp = worker
-        s = runtime.settings
+        s = cfg
         budget = s.upload_budget_bytes or 2 * s.max_upload_bytes
         from api.uploads import UploadBudget
 

@@ -93,7 +93,7 @@ def _report(svc: KhanaService, batch_id: str, p: Principal) -> dict:
 
 async def _accept_upload(request: Request, p: Principal, svc: KhanaService) -> Submitted:
     """The whole upload path shared by the API and the station page (auth is already done from the headers)."""
-    s = svc.rt.settings
+    s = svc.rt.config
     limit = s.max_upload_bytes
     declared = declared_length(request, limit)  # 413 at once, before reading a byte
     async with request.app.state.khana["upload_budget"].reserve(declared):
@@ -146,7 +146,7 @@ async def upload_batch(request: Request, p: Principal = Depends(require("station
 
 async def _accept_rescan(request: Request, p: Principal, svc: KhanaService, batch_id: str, seq: int) -> Submitted:
     _visible_meta(svc, batch_id, p)
-    limit = svc.rt.settings.max_upload_bytes
+    limit = svc.rt.config.max_upload_bytes
     declared = declared_length(request, limit)
     async with request.app.state.khana["upload_budget"].reserve(declared):
         form = await read_multipart(request, limit, max_files=1)
@@ -240,7 +240,7 @@ def station_home(request: Request, p: Principal = Depends(require_web("station")
                  svc: KhanaService = Depends(service)):
     recent = svc.batches_of(None if p.unrestricted else p.office, limit=8)
     return render(request, "station/upload.html", recent=recent, office=p.office or "local",
-                  max_mib=svc.rt.settings.max_upload_bytes // (1024 * 1024))
+                  max_mib=svc.rt.config.max_upload_bytes // (1024 * 1024))
 
 
 @router.post("/station/upload", include_in_schema=False)
@@ -254,7 +254,7 @@ async def station_upload(request: Request, p: Principal = Depends(require_web("s
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return render(request, "station/upload.html", status_code=exc.status_code, error=exc.detail,
                       recent=svc.batches_of(None if p.unrestricted else p.office, limit=8), office=p.office or "local",
-                      max_mib=svc.rt.settings.max_upload_bytes // (1024 * 1024))
+                      max_mib=svc.rt.config.max_upload_bytes // (1024 * 1024))
     url = f"/station/batches/{sub.batch_id}"
     if scripted:
         return JSONResponse({"redirect": url, "batch": sub.batch_id, "created": sub.created})

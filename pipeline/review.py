@@ -330,7 +330,7 @@ def override(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> A
         p = s.get(Page, page_id)
         if p is None or p.status != "decided" or (not needs_ocr and p.decision != "hold"):
             raise NotAwaitingReview(f"page {seq} of filing {batch_id} changed while it was being reviewed")
-        report = dict(p.report or stages.base_report(p))
+        report = dict(p.report or stages.base_report(p).as_dict())
         warnings = [w for w in report.get("warnings", []) if w != "qa_override"] + ["qa_override"]
         report.update(decision="pass", reasons=[], warnings=warnings)
         reread = {"reread_reasons": list(p.reasons or []), "ocr_confidence": p.ocr_confidence} if needs_ocr else {}

@@ -36,8 +36,8 @@ def blank_png() -> bytes:
 def db_rt(request, tmp_path):
     """A Runtime on SQLite (embedded default) or on a fresh PostgreSQL database."""
     from fixtures_services import drop_postgres_db, make_postgres_db
+    from khana.bootstrap import build_runtime
     from khana.settings import Settings
-    from pipeline.runtime import Runtime
 
     pg_url = None
     if request.param == "sqlite":
@@ -45,7 +45,7 @@ def db_rt(request, tmp_path):
     else:  # a fresh database for each test
         pg_url = make_postgres_db(request.getfixturevalue("postgres_server_url"))
         settings = Settings(home=tmp_path / "home", database_url=pg_url)
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     assert rt.db.engine.dialect.name == request.param
     yield rt
     rt.close()
