@@ -33,7 +33,7 @@ from pydantic import BaseModel, StringConstraints
 from api.auth import Principal, require, require_web
 from api.deps import runtime
 from api.web import render
-from core.errors import BadInput, KhanaError
+from core.errors import BadInput, KhanaError, MissingDependency, Unavailable
 from pipeline import review
 from pipeline.runtime import Runtime
 
@@ -67,6 +67,9 @@ def _http(exc: Exception) -> HTTPException:
         return HTTPException(409, _bilingual(exc))
     if isinstance(exc, BadInput):
         return HTTPException(422, _bilingual(exc))
+    if isinstance(exc, (MissingDependency, Unavailable)):  # e.g. no Tesseract on this server to read the page
+        log.error("review action failed: %s", exc)
+        return HTTPException(503, _bilingual(exc))
     raise exc
 
 
@@ -345,7 +348,8 @@ async def _page_action(request: Request, rt: Runtime, p: Principal, batch: str, 
         raise HTTPException(404, "not found / یافت نشد") from None
     except KhanaError as exc:
         d = await run_in_threadpool(review.page_detail, rt, batch, n)
-        return render(request, "qa/page.html", status_code=422 if isinstance(exc, BadInput) else 409, principal=p,
+        code = 422 if isinstance(exc, BadInput) else 503 if isinstance(exc, (MissingDependency, Unavailable)) else 409
+        return render(request, "qa/page.html", status_code=code, principal=p,
                       d=d, error=exc, measures=_measure_rows(d), draft=reason or "", draft_for=action,
                       **_page_helpers(request))
     q = {"done": res.action, "batch": batch, "status": res.batch_status}

@@ -22,7 +22,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -551,9 +551,3 @@ def stats_csv(stats: list[OfficeStats]) -> str:
         d = row.as_dict()
         w.writerow([d[c] if d[c] is not None else "" for c in CSV_COLUMNS] + [round(row.share(r), 4) for r in reasons])
     return buf.getvalue()
-
-
-def median_minutes_text(minutes: float | None) -> str:
-    if minutes is None:
-        return "-"
-    return str(timedelta(minutes=round(minutes)))[:-3]

@@ -140,7 +140,6 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     publish_shot("qa-stats-en")
     page.goto(f"{live_server.url}/qa/{urgent}/pages/2")
     shot(page, "qa-page-overridden-en")
-    page.goto(f"{live_server.url}/qa?lang=fa")
 
 
 def test_pages_need_a_qa_session(live_server, page):
