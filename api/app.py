@@ -33,6 +33,7 @@ ROUTERS = [
     "api.stations",
     "api.accounts_pages",
     "api.court",
+    "api.review",
 ]
 
 

@@ -64,6 +64,8 @@ def _status_body(report: dict) -> dict:
         "court": report["court"],
         "case_number": report["case_number"],
         "deadline": report.get("deadline"),
+        "rejection": report.get("rejection"),  # QA refused the filing, and why (pipeline.review.reject)
+        "rescan_requests": report.get("rescan_requests", []),  # QA asks for these pages again, and why
         "pages_total": report["pages_total"],
         "pages_decided": decided,
         "rescan": [{"file": p["file"], "page": p["page"], "seq": p.get("seq"), "reasons": _messages(p["reasons"])}

@@ -33,6 +33,10 @@ def batch_report(batch: Batch, pages: list[Page]) -> dict:
         "pages_total": len(pages),
         "pages": [p.report for p in pages if p.status == PageStatus.decided and p.report],
         "searchable_pdf": batch.pdf_key,
+        # QA's word to the station (pipeline.review): the filing refused, pages to rescan, and why
+        "rejection": {"reason": batch.rejected_reason, "at": batch.rejected_at.isoformat()} if batch.rejected_at else None,
+        "rescan_requests": [{"page": p.seq, "file": p.file.name, "file_page": p.file_page, "reason": p.rescan_reason,
+                             "at": p.rescan_requested_at.isoformat()} for p in pages if p.rescan_requested_at],
     }
 
 
@@ -55,6 +59,9 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
         if batch.status == BatchStatus.forwarded:
+            return batch.status
+        if batch.rejected_at is not None:  # refused by QA: never forwarded, whatever happened to it since
+            batch.status = BatchStatus.rejected
             return batch.status
         pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != PageStatus.superseded).order_by(Page.seq)))
         if any(p.status != PageStatus.decided for p in pages):
