@@ -214,6 +214,7 @@ def make_test_page(
 
 from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, sweeper, db-upgrade)
 _register_ops(app)
+from khana.cli_station import register as _register_station; _register_station(app)  # noqa: E402,E702
 
 if __name__ == "__main__":
     app()

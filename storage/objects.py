@@ -145,13 +145,16 @@ class LocalObjectStore(StoreBase):
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         path = self._path(bucket, key)
         info = ObjectInfo(bucket, key, len(data), sha256_hex(data), content_type)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # the object first, then its sidecar (an object without a sidecar does not exist for
-        # stat/get), then one fsync of the folder makes both renames durable
-        self._write_synced(path, data)
-        meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
-        self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
-        self._sync_dir(path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # the object first, then its sidecar (an object without a sidecar does not exist for
+            # stat/get), then one fsync of the folder makes both renames durable
+            self._write_synced(path, data)
+            meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
+            self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+            self._sync_dir(path.parent)
+        except OSError as exc:  # disk full, folder gone or unusable: the store is unavailable, not a bug
+            raise ObjectStoreError(f"cannot write {bucket}/{key}: {exc.strerror or exc}") from exc
         return info
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
@@ -164,7 +167,12 @@ class LocalObjectStore(StoreBase):
 
     def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
         info = self.stat(bucket, key)
-        data = self._path(bucket, key).read_bytes()
+        try:
+            data = self._path(bucket, key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{bucket}/{key}") from None
+        except OSError as exc:
+            raise ObjectStoreError(f"cannot read {bucket}/{key}: {exc.strerror or exc}") from exc
         return verify_sha256(f"{bucket}/{key}", data, expected_sha256 or info.sha256)
 
     def delete(self, bucket: str, key: str) -> None:
