@@ -22,9 +22,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from khana.bootstrap import build_runtime
+from khana.settings import Settings, get_settings
 from pipeline.runtime import Runtime
 from pipeline.service import BadInput, BatchMeta, Dispatcher, KhanaService, Upload
-from storage.objects import ObjectStoreError
+from storage.objects import StoreUnavailable
 
 log = logging.getLogger("khana.api")
 
@@ -35,28 +37,33 @@ def _messages(codes: list[str]) -> list[dict]:
     return [{"code": c, "fa": reason_message(c, "fa"), "en": reason_message(c, "en")} for c in codes]
 
 
-def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, *, start_worker: bool = True) -> FastAPI:
-    """Build the app. Without a dispatcher: Celery when KHANA_BROKER_URL is set, else the embedded worker."""
+def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, *, start_worker: bool = True,
+               settings: Settings | None = None) -> FastAPI:
+    """Build the app (the API's composition root: the settings are read here and nowhere below).
+
+    Without a dispatcher: Celery when KHANA_BROKER_URL is set, else the embedded worker.
+    """
     state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime = rt or Runtime.from_settings()
+        cfg = settings or get_settings()
+        runtime = rt or build_runtime(cfg)
         disp = dispatcher
         worker = None
         if disp is None:
-            if runtime.settings.broker_url:
+            if cfg.broker_url:
                 from workers.dispatch import CeleryDispatcher
 
                 disp = CeleryDispatcher()
             elif start_worker:
                 from workers.embedded import BackgroundWorker
 
-                worker = BackgroundWorker(runtime)
+                worker = BackgroundWorker(runtime, settings=cfg)
                 worker.start()
                 disp = worker
         state.update(rt=runtime, service=KhanaService(runtime, disp), worker=worker,
-                     tokens=runtime.settings.station_tokens())
+                     tokens=cfg.station_tokens())
         app.state.khana = state
         try:
             yield
@@ -134,7 +141,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
         token_office: str | None = Depends(station),
         svc: KhanaService = Depends(service),
     ):
-        limit = svc.rt.settings.max_upload_bytes
+        limit = svc.rt.config.max_upload_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit + 1024 * 1024:
             raise HTTPException(413, f"the batch is larger than {limit // (1024 * 1024)} MiB")
@@ -154,7 +161,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
                                           actor=f"station:{meta.office or 'anonymous'}")
         except BadInput as exc:
             raise HTTPException(400, str(exc)) from exc
-        except ObjectStoreError as exc:
+        except StoreUnavailable as exc:
             log.warning("upload refused, object store unavailable: %s", exc)
             raise HTTPException(503, "storage is unavailable; the batch was NOT accepted, retry later",
                                 headers={"Retry-After": "30"}) from exc

@@ -17,9 +17,9 @@ QUEUE_NAMES = ("quality", "ocr", "assemble")
 
 def _prepare(migrate: bool) -> None:
     """Bring the schema to head and make sure the buckets exist (safe from many processes)."""
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
 
-    rt = Runtime.from_settings(migrate=migrate)
+    rt = build_runtime(migrate=migrate)
     rt.close()
 
 
@@ -72,17 +72,21 @@ def sweeper(
     """Re-drive pages stuck in a stage past a timeout and finalise complete batches. Needs KHANA_BROKER_URL."""
     import json
 
+    from khana.bootstrap import build_runtime
     from khana.settings import get_settings
-    from pipeline.runtime import Runtime
     from workers.dispatch import CeleryDispatcher
     from workers.sweeper import run_forever, sweep
 
-    if not get_settings().broker_url:
+    settings = get_settings()
+    if not settings.broker_url:
         typer.echo("khana sweeper: KHANA_BROKER_URL is not set", err=True)
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    rt = Runtime.from_settings(migrate=migrate)
-    kw = {} if stuck_after is None else {"stuck_after_s": stuck_after}
+    rt = build_runtime(settings, migrate=migrate)
+    kw = settings.sweep_options()
+    if stuck_after is not None:
+        kw["stuck_after_s"] = stuck_after
+    interval = settings.sweep_interval_s if interval is None else interval
     if once:
         res = sweep(rt, CeleryDispatcher(), **kw)
         typer.echo(json.dumps(res.as_dict()))

@@ -1,5 +1,9 @@
 """Settings from environment variables (prefix ``KHANA_``), with the embedded default.
 
+The one place Khana reads its settings: the entry points (the CLI, the API factory, the worker entry
+points) call `get_settings()` and hand explicit values down (`pipeline_config()`, `minio_config()`, ...);
+nothing in quality/, ocr/, storage/ or pipeline/ reads the environment.
+
 With nothing set, Khana runs with no servers: SQLite and a local object store
 under ``KHANA_HOME`` and an in-process worker pool. Production sets the
 database URL to PostgreSQL, the object store to MinIO and a Redis broker.
@@ -13,6 +17,9 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.config import PipelineConfig
+from storage.minio_store import MinioConfig
 
 
 def _default_home() -> Path:
@@ -52,6 +59,17 @@ class Settings(BaseSettings):
 
     api_tokens: str = Field("", description="station API tokens: 'token=office,token2=office2'; empty = no auth "
                             "(allowed only on a loopback address)")
+    tesseract: str = Field("tesseract", description="the Tesseract command (a name on PATH or a path)")
+
+    # --- the distributed mode (Celery workers, sweeper) ---
+    visibility_timeout_s: int = Field(1800, description="a message unacknowledged this long (its worker died) is redelivered")
+    broker_key_prefix: str = Field("", description="prefix of every Redis key Celery uses (several deployments on one Redis)")
+    task_max_retries: int = Field(20, description="retries of a step after a transient error (store, database, broker)")
+    retry_backoff_max_s: int = Field(60, description="cap of the exponential retry back-off")
+    ocr_task_time_limit_s: int = Field(600, description="hard time limit of one OCR task (the pool process is replaced)")
+    sweep_interval_s: float = Field(30.0, description="how often the sweeper looks for stuck pages and batches")
+    stuck_after_s: float = Field(900.0, description="a page untouched this long in pending/corrected is re-driven")
+    sweep_max_redrives: int = Field(5, description="re-drives of one page before the sweeper gives up and reports it")
 
     def station_tokens(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.api_tokens.split(",") if p.strip()]
@@ -62,6 +80,21 @@ class Settings(BaseSettings):
 
     def resolved_store_dir(self) -> Path:
         return self.store_dir or self.home / "objects"
+
+    # --- the explicit values handed down to the layers below ---
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(raster_dpi=self.raster_dpi, max_upload_bytes=self.max_upload_bytes,
+                              max_pages_per_batch=self.max_pages_per_batch, max_image_pixels=self.max_image_pixels,
+                              workers=self.workers)
+
+    def minio_config(self) -> MinioConfig:
+        return MinioConfig(endpoint=self.minio_endpoint, access_key=self.minio_access_key,
+                           secret_key=self.minio_secret_key, secure=self.minio_secure, region=self.minio_region,
+                           public_endpoint=self.minio_public_endpoint, public_secure=self.minio_public_secure,
+                           bucket_prefix=self.bucket_prefix)
+
+    def sweep_options(self) -> dict:
+        return {"stuck_after_s": self.stuck_after_s, "max_redrives": self.sweep_max_redrives}
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,8 @@
 """Persian OCR for Khana: Tesseract `fas` words, normalisation, confidence measures,
 identifier extraction and searchable-PDF assembly. Pure functions plus Tesseract
 subprocess calls; no storage or database code."""
-from ocr.engine import DEFAULT_PSM, OcrError, OcrResult, OcrTimeout, Word, available_languages, recognise
+from ocr.engine import (DEFAULT_PSM, OcrEngine, OcrError, OcrResult, OcrTimeout, TesseractEngine, Word,
+                        available_languages, recognise)
 from ocr.fields import Field, case_number_mismatch, extract_fields, field_boxes
 from ocr.measures import OcrMeasures, is_garbage, ocr_measures
 from ocr.normalize import display_form, search_form
@@ -10,7 +11,9 @@ from ocr.pdf import EncodedImage, PdfPage, build_searchable_pdf, encode_page_ima
 __all__ = [
     "DEFAULT_PSM",
     "Field",
+    "OcrEngine",
     "OcrError",
+    "TesseractEngine",
     "OcrMeasures",
     "OcrResult",
     "OcrTimeout",

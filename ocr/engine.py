@@ -28,6 +28,9 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.errors import MissingDependency
 from pathlib import Path
 
 import cv2
@@ -652,3 +655,28 @@ def recognise(
     text = raw  # every word is in display form already; text offsets map onto words
     mean = float(np.mean([w.conf for w in words])) if words else None
     return OcrResult(words, text, mean, time.perf_counter() - t0, psm, raw)
+
+
+class OcrEngine(Protocol):
+    """What the pipeline needs of an OCR engine: one upright grayscale page in, words and text out."""
+
+    def recognise(self, image: np.ndarray, *, dpi: int) -> OcrResult: ...
+
+
+@dataclass(frozen=True)
+class TesseractEngine:
+    """Tesseract (`fas`) as Khana's OCR engine, configured by explicit values (no environment look-ups)."""
+
+    lang: str = "fas"
+    timeout_s: float = 60.0
+    psm: int = DEFAULT_PSM
+
+    def recognise(self, image: np.ndarray, *, dpi: int) -> OcrResult:
+        return recognise(image, dpi=dpi, timeout_s=self.timeout_s, lang=self.lang, psm=self.psm)
+
+    def check(self) -> None:
+        """Raise `MissingDependency` now if Tesseract or its language data is missing."""
+        try:
+            _check_language(tesseract_cmd(), self.lang)
+        except OcrError as exc:
+            raise MissingDependency(str(exc), fa="تسرکت (Tesseract) یا داده‌های زبان فارسی آن نصب نیست") from exc

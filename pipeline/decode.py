@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageSequence
 
+from core.errors import BadInput
+
 KINDS = {"png": "image/png", "jpeg": "image/jpeg", "tiff": "image/tiff", "pdf": "application/pdf"}
 
 
-class UnreadableFile(ValueError):
+class UnreadableFile(BadInput):
     """The file is empty, of an unsupported type, truncated or corrupt."""
 
 

@@ -15,7 +15,9 @@ from sqlalchemy import select
 import ocr
 from pipeline import audit
 from pipeline.runtime import Runtime
-from pipeline.stages import decode_png, image_dpi
+from core.status import BatchStatus, Decision, PageStatus
+from pipeline.decide import image_dpi
+from pipeline.stages import decode_png
 from storage.models import Batch, Delivery, Page
 
 
@@ -29,7 +31,7 @@ def batch_report(batch: Batch, pages: list[Page]) -> dict:
         "deadline": batch.deadline.isoformat() if batch.deadline else None,
         "status": batch.status,
         "pages_total": len(pages),
-        "pages": [p.report for p in pages if p.status == "decided" and p.report],
+        "pages": [p.report for p in pages if p.status == PageStatus.decided and p.report],
         "searchable_pdf": batch.pdf_key,
     }
 
@@ -52,19 +54,19 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
         batch = s.get(Batch, batch_id)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
-        if batch.status == "forwarded":
+        if batch.status == BatchStatus.forwarded:
             return batch.status
-        pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded").order_by(Page.seq)))
-        if any(p.status != "decided" for p in pages):
+        pages = list(s.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != PageStatus.superseded).order_by(Page.seq)))
+        if any(p.status != PageStatus.decided for p in pages):
             return batch.status  # not complete yet
-        passing = [p for p in pages if p.decision == "pass"]
+        passing = [p for p in pages if p.decision == Decision.passed]
         all_pass = bool(pages) and len(passing) == len(pages)
         pdf_key = pdf_sha = None
         if passing:
             pdf_pages = [
                 ocr.PdfPage(
                     image=None if p.pdf_image else decode_png(rt.store.get("pages", p.corrected_key, p.corrected_sha256)),
-                    dpi=int(round(image_dpi(p.measures or {}, rt.settings.raster_dpi))),
+                    dpi=int(round(image_dpi(p.measures or {}, rt.config.raster_dpi))),
                     words=_ocr_words(rt, p),
                     label=f"{p.seq}",
                     encoded=_encoded(rt, p.pdf_image) if p.pdf_image else None,
@@ -78,13 +80,13 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
             pdf_key = f"{batch.id}/filing.pdf"
             pdf_sha = rt.store.put("documents", pdf_key, pdf, "application/pdf").sha256
         batch.pdf_key, batch.pdf_sha256 = pdf_key, pdf_sha
-        batch.status = "passed" if all_pass else "held"
+        batch.status = BatchStatus.passed if all_pass else BatchStatus.held
         report = batch_report(batch, pages)
         report_key = f"{batch.id}/report.json"
         report_info = rt.store.put("documents", report_key, json.dumps(report, ensure_ascii=False, indent=2).encode(), "application/json")
         batch.report_key = report_key
         audit.record(s, actor, "batch_" + batch.status, batch_id=batch.id,
-                     held_pages=[p.seq for p in pages if p.decision != "pass"])
+                     held_pages=[p.seq for p in pages if p.decision != Decision.passed])
         if all_pass and batch.court:
             _deliver(rt, s, batch, pages, pdf_sha, report_info.sha256, actor)
         return batch.status
@@ -92,7 +94,7 @@ def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
 
 def _deliver(rt: Runtime, s, batch: Batch, pages: list[Page], pdf_sha: str, report_sha: str, actor: str) -> None:
     if s.scalar(select(Delivery).where(Delivery.batch_id == batch.id)):
-        batch.status = "forwarded"
+        batch.status = BatchStatus.forwarded
         return
     objects = [
         {"bucket": "documents", "key": batch.pdf_key, "sha256": pdf_sha},
@@ -115,5 +117,5 @@ def _deliver(rt: Runtime, s, batch: Batch, pages: list[Page], pdf_sha: str, repo
     key = f"{batch.court}/{batch.id}/manifest.json"
     info = rt.store.put("deliveries", key, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "application/json")
     s.add(Delivery(batch_id=batch.id, court=batch.court, manifest_key=key, manifest_sha256=info.sha256))
-    batch.status = "forwarded"
+    batch.status = BatchStatus.forwarded
     audit.record(s, actor, "batch_forwarded", batch_id=batch.id, court=batch.court, manifest=key)

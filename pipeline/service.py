@@ -15,15 +15,13 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
+from core.errors import BadInput  # noqa: F401 - re-exported: the entry points catch it here
+from core.status import Decision, PageStatus
 from pipeline import audit
 from pipeline.decode import FileInfo, UnreadableFile, inspect
 from pipeline.finalise import batch_report, finalise_batch
 from pipeline.runtime import Runtime
 from storage.models import Batch, OriginalFile, Page, new_id
-
-
-class BadInput(ValueError):
-    """A request Khana refuses as a whole, with a message for the person who sent it."""
 
 
 @dataclass
@@ -50,7 +48,17 @@ class Submitted:
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None: ...
+    """Hands work to the workers: the embedded pool (`workers.embedded.BackgroundWorker`) or Celery
+    (`workers.dispatch.CeleryDispatcher`). The service and the sweeper rely on all three methods."""
+
+    def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None:
+        """Process these new pages of a batch (0 = most urgent .. 9)."""
+
+    def redrive(self, page_id: str, status: str, priority: int) -> bool:
+        """Run a page again from the stage its `status` waits for; False when it could not be handed over."""
+
+    def finalise(self, batch_id: str, priority: int) -> bool:
+        """Finalise a batch whose pages are all decided; False when it could not be handed over."""
 
 
 def deadline_priority(deadline: date | None, today: date | None = None) -> int:
@@ -82,7 +90,7 @@ class KhanaService:
         """Validate a batch's files (type, integrity, size and page limits) without storing anything."""
         if not uploads:
             raise BadInput("a batch needs at least one file")
-        s = self.rt.settings
+        s = self.rt.config
         infos = []
         total = 0
         for up in uploads:
@@ -186,7 +194,7 @@ class KhanaService:
             b = sess.get(Batch, batch_id)
             if b is None:
                 raise LookupError(f"no batch {batch_id}")
-            pages = list(sess.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded").order_by(Page.seq)))
+            pages = list(sess.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != PageStatus.superseded).order_by(Page.seq)))
             return batch_report(b, pages)
 
     def page_reports(self, batch_id: str) -> list[dict]:
@@ -204,5 +212,5 @@ class KhanaService:
         """(batch sequence number, PNG) of the overlays that show held pages' problems."""
         with self.rt.db.session() as sess:
             rows = list(sess.execute(select(Page.seq, Page.overlay_key).where(
-                Page.batch_id == batch_id, Page.decision == "hold", Page.overlay_key.is_not(None)).order_by(Page.seq)))
+                Page.batch_id == batch_id, Page.decision == Decision.hold, Page.overlay_key.is_not(None)).order_by(Page.seq)))
         return [(seq, self.rt.store.get("pages", key)) for seq, key in rows]

@@ -350,10 +350,12 @@ class Outbox:
             db.execute("UPDATE filings SET state = 'rejected', message = ?, updated_at = ? WHERE id = ?",
                        (message, time.time(), fid))
 
-    def update_from_server(self, fid: str, state: str, server_status: str, rescan: list) -> None:
+    def update_from_server(self, fid: str, state: str, server_status: str, rescan: list,
+                           message: str | None = None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE filings SET state = ?, server_status = ?, rescan = ?, updated_at = ? WHERE id = ?",
-                       (state, server_status, json.dumps(rescan, ensure_ascii=False), time.time(), fid))
+            db.execute("UPDATE filings SET state = ?, server_status = ?, rescan = ?, message = coalesce(?, message),"
+                       " updated_at = ? WHERE id = ?",
+                       (state, server_status, json.dumps(rescan, ensure_ascii=False), message, time.time(), fid))
 
     def cancel(self, fid: str) -> bool:
         """Withdraw a filing that has not been sent yet; False when it is already with the server."""

@@ -5,8 +5,7 @@ page the gate would hold, the picture with its problems marked. No OCR: a page t
 The server's verdict is the one that counts (it also reads the text); this one only says early which pages
 will be held and why, so the client can rescan them while still at the counter.
 
-`check_image` is the pure part of `pipeline.stages.run_quality` (which is tied to the database and the object
-store); it belongs in `pipeline/` once the page-record refactor lands, and `run_quality` should then call it.
+The image assessment is the server's own (`pipeline.decide.assess_image`, which `run_quality` calls).
 """
 from __future__ import annotations
 
@@ -19,8 +18,8 @@ import cv2
 import numpy as np
 
 import quality
+from pipeline.decide import assess_image
 from pipeline.decode import UnreadableFile, decode_page
-from quality.page_frame import photo_dpi, rectify_page
 
 
 @dataclass
@@ -36,28 +35,6 @@ class PageVerdict:
     def as_dict(self) -> dict:
         return {"file": self.file, "page": self.page, "decision": self.decision, "reasons": list(self.reasons),
                 "picture": self.picture, "legibility": self.legibility, "seconds": self.seconds}
-
-
-@dataclass
-class ImageVerdict:
-    reasons: list[str]
-    legibility: float
-    overlay: np.ndarray | None  # BGR picture with the problems marked, when held
-
-
-def check_image(image: np.ndarray, dpi: float, policy: quality.GatePolicy) -> ImageVerdict:
-    """The early gate on one decoded grayscale page (the pixel-only part of the server's quality stage)."""
-    frame = rectify_page(image)  # a photo of a sheet on a table -> a flat page
-    raw, dpi = (frame.image, photo_dpi(frame.image)) if frame.found else (image, dpi)
-    corrected = quality.correct_page(raw)
-    measures = quality.measure_page(raw, corrected, dpi)
-    legibility = float(quality.legibility_score(measures))
-    reasons = list(quality.early_gate(measures, policy))
-    overlay = None
-    if reasons:
-        blur_limit = float(policy.get("reasons", "blur_rel_max", 0.7))
-        overlay = quality.annotate_problems(corrected.image, measures, reasons, [], blur_limit)
-    return ImageVerdict(reasons, legibility, overlay)
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
@@ -78,16 +55,16 @@ def check_file(data: bytes, name: str, pages: int, out_dir: Path, policy: qualit
         t0 = time.perf_counter()
         try:
             decoded = decode_page(data, n, dpi=dpi, max_pixels=max_pixels)
-            v = check_image(decoded.image, decoded.dpi, policy)
+            a = assess_image(decoded.image, decoded.dpi, policy)
         except UnreadableFile:
             verdicts.append(PageVerdict(name, n, "hold", ["unreadable_file"], seconds=round(time.perf_counter() - t0, 3)))
             continue
         picture = None
-        if v.overlay is not None:
+        if a.overlay is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{stem}.page{n}.problems.png"
-            _write_png(path, v.overlay)
+            _write_png(path, a.overlay)
             picture = str(path)
-        verdicts.append(PageVerdict(name, n, "hold" if v.reasons else "pass", v.reasons, picture,
-                                    round(v.legibility, 3), round(time.perf_counter() - t0, 3)))
+        verdicts.append(PageVerdict(name, n, "hold" if a.early_reasons else "pass", list(a.early_reasons), picture,
+                                    round(a.image_legibility, 3), round(time.perf_counter() - t0, 3)))
     return verdicts

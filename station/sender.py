@@ -21,14 +21,16 @@ from typing import Callable
 import httpx
 
 from core.errors import ExitCode, KhanaError
+from core.status import BatchStatus
 from station.config import StationSettings
 from station.outbox import Filing, Outbox
 
 log = logging.getLogger("khana.station")
 
 # the server's batch status -> the station's state
-SERVER_STATES = {"received": "accepted", "processing": "accepted", "passed": "accepted", "held": "held",
-                 "forwarded": "forwarded"}
+SERVER_STATES = {BatchStatus.received: "accepted", BatchStatus.processing: "accepted", BatchStatus.passed: "accepted",
+                 BatchStatus.failed: "accepted", BatchStatus.held: "held", BatchStatus.forwarded: "forwarded",
+                 BatchStatus.rejected: "rejected"}
 
 
 class BadToken(KhanaError):
@@ -222,6 +224,8 @@ class Sender:
             state = SERVER_STATES.get(status, f.state)
             rescan = body.get("rescan") or []
             if state != f.state or status != f.server_status or rescan != f.rescan:
-                self.outbox.update_from_server(f.id, state, status, rescan)
+                message = (f"refused by QA on the server (batch {f.batch_id}) / کارشناس کنترل کیفیت پرونده را رد کرد"
+                           if state == "rejected" else None)
+                self.outbox.update_from_server(f.id, state, status, rescan, message)
                 updated += 1
         return updated, None

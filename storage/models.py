@@ -4,8 +4,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.status import BatchStatus, Decision, PageStatus
 
 
 def utcnow() -> datetime:
@@ -14,6 +16,12 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _status(enum: type, length: int):
+    """A status column: stored as its string (VARCHAR, no database enum type), read back as the enum."""
+    return Enum(enum, native_enum=False, create_constraint=False, length=length,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
 
 class Base(DeclarativeBase):
@@ -34,8 +42,8 @@ class Batch(Base):
     deadline: Mapped[date | None] = mapped_column(Date)
     priority: Mapped[int] = mapped_column(Integer, default=5)
     source: Mapped[str] = mapped_column(String(20), default="api")
-    # received -> processing -> held | passed -> forwarded ; failed for unrecoverable errors
-    status: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    # received -> processing -> held | passed -> forwarded ; rejected by QA ; failed for unrecoverable errors
+    status: Mapped[BatchStatus] = mapped_column(_status(BatchStatus, 20), default=BatchStatus.received, index=True)
     pdf_key: Mapped[str | None] = mapped_column(String(300))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     report_key: Mapped[str | None] = mapped_column(String(300))
@@ -76,8 +84,8 @@ class Page(Base):
     file_page: Mapped[int] = mapped_column(Integer)  # 1-based page within its file
     seq: Mapped[int] = mapped_column(Integer)  # 1-based position within the batch
     # pending -> corrected (quality stage done) -> decided ; superseded when rescanned
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    decision: Mapped[str | None] = mapped_column(String(10))  # pass | hold
+    status: Mapped[PageStatus] = mapped_column(_status(PageStatus, 20), default=PageStatus.pending)
+    decision: Mapped[Decision | None] = mapped_column(_status(Decision, 10))
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     report: Mapped[dict | None] = mapped_column(JSON)
     measures: Mapped[dict | None] = mapped_column(JSON)

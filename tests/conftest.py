@@ -38,9 +38,9 @@ def khana_home(tmp_path, monkeypatch):
 @pytest.fixture
 def rt(khana_home):
     """A Runtime on the fresh embedded-default home."""
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
 
-    r = Runtime.from_settings()
+    r = build_runtime()
     yield r
     r.close()
 

@@ -417,15 +417,14 @@ class CeleryWorker:
 
 # --- a whole Khana deployment for a test -------------------------------------------------------
 def settings_from_env(env: dict[str, str]):
-    """`Settings` and `WorkerSettings` exactly as a process started with `env` would see them."""
+    """`Settings` exactly as a process started with `env` would see them."""
     from khana.settings import Settings
-    from workers.celery_app import WorkerSettings
 
     saved = dict(os.environ)
     try:
         os.environ.clear()
         os.environ.update(env)
-        return Settings(), WorkerSettings()
+        return Settings()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -445,14 +444,14 @@ class KhanaStack:
         self.env = service_env(broker_url=redis_url, database_url=database_url, s3_endpoint=s3_endpoint,
                                home=self.tmp_path / "home", bucket_prefix=f"k{tag}-", key_prefix=f"khana-test-{tag}:",
                                **extra)
-        self.settings, self.worker_settings = settings_from_env(self.env)
-        from pipeline.runtime import Runtime
+        self.settings = settings_from_env(self.env)
+        from khana.bootstrap import build_runtime
         from pipeline.service import KhanaService
         from workers.celery_app import make_celery
         from workers.dispatch import CeleryDispatcher
 
-        self.rt = Runtime.from_settings(self.settings, migrate=True)
-        self.celery = make_celery(self.settings, self.worker_settings)
+        self.rt = build_runtime(self.settings, migrate=True)
+        self.celery = make_celery(self.settings)
         self.dispatcher = CeleryDispatcher(self.celery)
         self.service = KhanaService(self.rt, self.dispatcher)
         self.workers: list[CeleryWorker] = []
@@ -541,7 +540,7 @@ class KhanaStack:
 
     def _delete_broker_keys(self) -> None:
         """Leave nothing of this stack in a shared Redis (its keys all carry its prefix)."""
-        prefix = self.worker_settings.broker_key_prefix
+        prefix = self.settings.broker_key_prefix
         if not prefix:
             return
         try:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from khana.settings import get_settings
-from pipeline.runtime import Runtime
+from khana.bootstrap import build_runtime
 from storage.models import Batch
 from testpages import degrade, render_page
 
@@ -70,7 +70,7 @@ def test_idempotency_key_returns_the_same_batch(khana_home, blank_png):
         a = c.post("/api/v1/batches", data=FORM, files=files, headers={"Idempotency-Key": "k-1"}).json()
         b = c.post("/api/v1/batches", data=FORM, files=files, headers={"Idempotency-Key": "k-1"}).json()
         assert a["batch"] == b["batch"] and a["created"] and not b["created"]
-        rt = Runtime.from_settings()
+        rt = build_runtime()
         with rt.db.session() as s:
             assert s.scalar(select(func.count()).select_from(Batch)) == 1
         rt.close()
@@ -114,11 +114,7 @@ def test_object_store_down_means_503_and_nothing_recorded(khana_home, monkeypatc
     monkeypatch.setenv("KHANA_MINIO_ACCESS_KEY", "k")
     monkeypatch.setenv("KHANA_MINIO_SECRET_KEY", "s")
     get_settings.cache_clear()
-    settings = get_settings()
-    from storage.database import Database
-    from storage.factory import make_object_store
-
-    rt = Runtime(settings, Database(settings.resolved_database_url()), make_object_store(settings))
+    rt = build_runtime(get_settings(), migrate=False)
     rt.db.migrate()
     with TestClient(create_app(rt, start_worker=False)) as c:
         r = c.post("/api/v1/batches", data=FORM, files=[("files", ("p.png", blank_png, "image/png"))])

@@ -133,7 +133,7 @@ def test_store_unreachable_during_upload_no_acceptance_nothing_recorded(tmp_path
 
     from pipeline.service import BatchMeta
     from storage.models import AuditEvent, Batch, OriginalFile, Page
-    from storage.objects import ObjectStoreError
+    from storage.objects import StoreUnavailable
 
     s3 = S3Server().start()
     st = KhanaStack(tmp_path, redis_url=redis_url, s3_endpoint=s3.endpoint)
@@ -143,7 +143,7 @@ def test_store_unreachable_during_upload_no_acceptance_nothing_recorded(tmp_path
     st.rt.store = _StopServerAfterFirstPut(real_store, s3)
     try:
         t0 = time.monotonic()
-        with pytest.raises(ObjectStoreError):
+        with pytest.raises(StoreUnavailable):
             st.submit(3, key="upload-1")
         assert time.monotonic() - t0 < 30  # fails fast, the station can retry
         with st.rt.db.session() as s:

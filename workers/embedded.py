@@ -16,10 +16,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable, Iterable
 
-from khana.settings import Settings
+from khana.settings import Settings, get_settings
 from pipeline import stages
 from pipeline.finalise import finalise_batch
 from pipeline.runtime import Runtime
+from pipeline.service import Dispatcher
+from storage.models import Page
+from workers.sweeper import sweep
 
 _rt: Runtime | None = None
 
@@ -28,9 +31,11 @@ def _init(settings: Settings) -> None:
     global _rt
     import cv2
 
+    from khana.bootstrap import build_runtime
+
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cv2.setNumThreads(1)  # one page per process: no thread oversubscription
-    _rt = Runtime.from_settings(settings, migrate=False)
+    _rt = build_runtime(settings, migrate=False)
 
 
 def _run_page(page_id: str) -> tuple[str, str]:
@@ -46,16 +51,17 @@ def _finalise(batch_id: str) -> str:
 class EmbeddedWorker:
     """A pool of worker processes; `run` processes pages and finalises their batches."""
 
-    def __init__(self, rt: Runtime, processes: int | None = None):
+    def __init__(self, rt: Runtime, processes: int | None = None, *, settings: Settings | None = None):
         self.rt = rt
-        self.processes = max(1, processes or rt.settings.workers or os.cpu_count() or 1)
+        self.settings = settings or get_settings()  # each pool process builds its runtime from these
+        self.processes = max(1, processes or rt.config.workers or os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             os.environ["OMP_THREAD_LIMIT"] = "1"
             self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"),
-                                             initializer=_init, initargs=(self.rt.settings,))
+                                             initializer=_init, initargs=(self.settings,))
         return self._pool
 
     def run(self, page_ids: Iterable[str], batch_of: dict[str, str],
@@ -93,7 +99,7 @@ class EmbeddedWorker:
             self._pool = None
 
 
-class BackgroundWorker:
+class BackgroundWorker(Dispatcher):
     """The embedded worker of `khana serve` (no broker): a priority queue feeding the process pool.
 
     Implements the service's `Dispatcher`. Urgent filings (priority 0) are taken first;
@@ -102,9 +108,10 @@ class BackgroundWorker:
     open (pages pending or half-done, complete batches not finalised).
     """
 
-    def __init__(self, rt: Runtime, processes: int | None = None):
+    def __init__(self, rt: Runtime, processes: int | None = None, *, settings: Settings | None = None):
         self.rt = rt
-        self.worker = EmbeddedWorker(rt, processes)
+        self.worker = EmbeddedWorker(rt, processes, settings=settings)
+        self.sweep_options = self.worker.settings.sweep_options()
         self._queue: "queue.PriorityQueue[tuple[int, int, str, str]]" = queue.PriorityQueue()
         self._counter = itertools.count()
         self._stop = threading.Event()
@@ -117,8 +124,6 @@ class BackgroundWorker:
             self._queue.put((priority, next(self._counter), "page", f"{pid}:{batch_id}"))
 
     def redrive(self, page_id: str, status: str, priority: int) -> bool:
-        from storage.models import Page
-
         with self.rt.db.session() as s:
             page = s.get(Page, page_id)
             if page is None:
@@ -132,9 +137,7 @@ class BackgroundWorker:
 
     # lifecycle ---------------------------------------------------------------
     def start(self) -> None:
-        from workers.sweeper import sweep
-
-        sweep(self.rt, self, stuck_after_s=0)  # recover what a previous run left open
+        sweep(self.rt, self, stuck_after_s=0, max_redrives=self.sweep_options["max_redrives"])  # recover what a previous run left open
         self._thread.start()
 
     def stop(self) -> None:
@@ -147,8 +150,6 @@ class BackgroundWorker:
         return self._idle.wait(timeout)
 
     def _loop(self) -> None:
-        from workers.sweeper import sweep
-
         log = logging.getLogger("khana.workers")
         pool = self.worker._ensure_pool()
         in_flight: dict[Future, tuple[str, str]] = {}
@@ -157,7 +158,7 @@ class BackgroundWorker:
             if time.monotonic() >= next_sweep:  # pages whose task failed (store or database hiccup)
                 next_sweep = time.monotonic() + 60
                 try:
-                    sweep(self.rt, self)
+                    sweep(self.rt, self, **self.sweep_options)
                 except Exception:  # noqa: BLE001
                     log.warning("embedded sweep failed", exc_info=True)
             while len(in_flight) < self.worker.processes:

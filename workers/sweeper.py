@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, exists, func, select, update
 
+from core.status import OPEN_BATCH_STATUSES, OPEN_PAGE_STATUSES, PageStatus
 from pipeline import audit
+from pipeline.service import Dispatcher
 from storage.models import AuditEvent, Batch, Page
 
 log = logging.getLogger("khana.sweeper")
 
-OPEN_PAGE = ("pending", "corrected")
-OPEN_BATCH = ("received", "processing")
+OPEN_PAGE = OPEN_PAGE_STATUSES
+OPEN_BATCH = OPEN_BATCH_STATUSES
 
 
 @dataclass
@@ -41,13 +44,13 @@ class SweepResult:
         return asdict(self)
 
 
-def sweep(rt, dispatcher, *, stuck_after_s: float | None = None, max_redrives: int | None = None,
-          now: datetime | None = None, limit: int = 500) -> SweepResult:
-    from workers.celery_app import get_worker_settings
+STUCK_AFTER_S = 900.0  # defaults of KHANA_STUCK_AFTER_S and KHANA_SWEEP_MAX_REDRIVES
+MAX_REDRIVES = 5
 
-    ws = get_worker_settings()
-    stuck_after_s = ws.stuck_after_s if stuck_after_s is None else stuck_after_s
-    max_redrives = ws.sweep_max_redrives if max_redrives is None else max_redrives
+
+def sweep(rt, dispatcher: Dispatcher, *, stuck_after_s: float = STUCK_AFTER_S, max_redrives: int = MAX_REDRIVES,
+          now: datetime | None = None, limit: int = 500) -> SweepResult:
+    """One round: re-drive stuck pages, finalise complete batches, report pages that stay stuck."""
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(seconds=stuck_after_s)
     result = SweepResult()
@@ -78,29 +81,19 @@ def sweep(rt, dispatcher, *, stuck_after_s: float | None = None, max_redrives: i
                 result.stuck.append(page_id)
                 continue
             audit.record(s, "sweeper", "page_redriven", batch_id=batch_id, page_id=page_id, status=status)
-        redrive = getattr(dispatcher, "redrive", None)
-        if redrive is not None:
-            redrive(page_id, status, priority)
-        else:
-            dispatcher.dispatch(batch_id, [page_id], priority)
+        dispatcher.redrive(page_id, status, priority)
         result.redriven.append(page_id)
 
     # batches complete but not finalised (their finalise task was lost)
     grace = now - timedelta(seconds=min(stuck_after_s, 60.0))
     open_page = exists().where(Page.batch_id == Batch.id, Page.status.in_(OPEN_PAGE))
-    any_page = exists().where(Page.batch_id == Batch.id, Page.status != "superseded")
+    any_page = exists().where(Page.batch_id == Batch.id, Page.status != PageStatus.superseded)
     recent = exists().where(and_(Page.batch_id == Batch.id, Page.updated_at >= grace))
     with rt.db.session() as s:
         batches = list(s.execute(select(Batch.id, Batch.priority).where(
             Batch.status.in_(OPEN_BATCH), any_page, ~open_page, ~recent).limit(limit)))
     for batch_id, priority in batches:
-        fin = getattr(dispatcher, "finalise", None)
-        if fin is not None:
-            fin(batch_id, priority)
-        else:
-            from pipeline.finalise import finalise_batch
-
-            finalise_batch(rt, batch_id, actor="sweeper")
+        dispatcher.finalise(batch_id, priority)
         result.finalised.append(batch_id)
     if result.redriven or result.finalised or result.stuck:
         log.info("sweep: re-drove %d page(s), finalised %d batch(es), %d stuck",
@@ -108,18 +101,13 @@ def sweep(rt, dispatcher, *, stuck_after_s: float | None = None, max_redrives: i
     return result
 
 
-def run_forever(rt, dispatcher, *, interval_s: float | None = None, stop=None, heartbeat: str | None = None,
+def run_forever(rt, dispatcher: Dispatcher, *, interval_s: float = 30.0, stop=None, heartbeat: str | None = None,
                 **kw) -> None:
     """The ``khana sweeper`` loop: sweep, sleep, repeat; database outages are waited out.
 
     `heartbeat`: a file touched after every successful sweep (a container health check
     compares its modification time with the clock).
     """
-    from pathlib import Path
-
-    from workers.celery_app import get_worker_settings
-
-    interval_s = get_worker_settings().sweep_interval_s if interval_s is None else interval_s
     while not (stop and stop()):
         try:
             sweep(rt, dispatcher, **kw)
