@@ -161,6 +161,8 @@ def send(
 
     settings = _settings()
     limit = settings.give_up_s if give_up is None else give_up
+    stop = threading.Event()  # Ctrl-C / SIGTERM: finish the uploads in flight, keep the rest queued
+    _on_signals(stop)
     with _outbox(settings) as outbox, outbox.sender_lock():
         todo = len(outbox.in_states("queued"))
         rejected_before = {f.id for f in outbox.in_states("rejected")}
@@ -169,16 +171,7 @@ def send(
             task = progress.add_task("filings", total=todo)
             sender = Sender(outbox, settings, on_event=_event_printer(progress, task))
             try:
-                while True:
-                    if sender.step():
-                        continue
-                    wait = sender.seconds_until_due()
-                    if wait is None:
-                        break  # nothing queued any more
-                    if sender.stalled_for() > limit:
-                        break
-                    time.sleep(min(wait, 1.0) or 0.05)
-                _, problem = sender.refresh(timeout_s=10)
+                sender.drain(parallel=settings.parallel, give_up_s=limit, stop=stop)
             finally:
                 sender.close()
         counts = outbox.counts()

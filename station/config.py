@@ -48,6 +48,8 @@ class StationSettings(BaseSettings):
     timeout_s: float = Field(120.0, description="read/write timeout of one upload")
     backoff_base_s: float = Field(1.0, description="first retry delay; doubles with every failure (with jitter)")
     backoff_max_s: float = Field(120.0, description="longest wait between two tries (also caps Retry-After)")
+    parallel: int = Field(1, ge=1, le=8, description="uploads in flight at once (`send`); 1 keeps the deadline "
+                          "order strict, 2 starts the next filing while the server stores the previous one")
     give_up_s: float = Field(300.0, description="`send` stops trying after this long without progress")
     poll_s: float = Field(2.0, description="how often `run`/`watch` look at the watch folder and the outbox")
     refresh_s: float = Field(30.0, description="how often `run` asks the server about delivered filings")

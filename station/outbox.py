@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,6 +192,7 @@ def new_filing_id(now: float | None = None) -> str:
 class Outbox:
     def __init__(self, home: Path):
         self.home = Path(home)
+        self._lock = threading.RLock()  # one connection shared by the sender's threads: one transaction at a time
         self.files_dir = self.home / "files"
         self.checks_dir = self.home / "checks"
         try:
@@ -219,13 +221,18 @@ class Outbox:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _rows(self, sql: str, params=()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
 
     def idempotency_key(self, filing_id: str) -> str:
         """The API's Idempotency-Key of a filing: this outbox's id and the filing's local id."""
@@ -267,13 +274,13 @@ class Outbox:
 
     def _exists(self, fid: str) -> bool:
         try:
-            return self.db.execute("SELECT 1 FROM filings WHERE id = ?", (fid,)).fetchone() is not None
+            return bool(self._rows("SELECT 1 FROM filings WHERE id = ?", (fid,)))
         except sqlite3.Error:
             return False
 
     def by_source(self, source: str) -> Filing | None:
-        row = self.db.execute("SELECT * FROM filings WHERE source = ?", (source,)).fetchone()
-        return Filing.from_row(row) if row else None
+        rows = self._rows("SELECT * FROM filings WHERE source = ?", (source,))
+        return Filing.from_row(rows[0]) if rows else None
 
     def set_precheck(self, fid: str, verdicts: list[dict]) -> None:
         with self._tx() as db:
@@ -284,7 +291,7 @@ class Outbox:
         """Delete copies left by a queuing that was cut off before its row was committed."""
         removed = 0
         cutoff = time.time() - older_than_s
-        known = {r[0] for r in self.db.execute("SELECT id FROM filings")}
+        known = {r[0] for r in self._rows("SELECT id FROM filings")}
         for d in self.files_dir.iterdir():
             name = d.name[5:] if d.name.startswith(".tmp-") else d.name
             if name not in known and d.stat().st_mtime < cutoff:
@@ -294,31 +301,30 @@ class Outbox:
 
     # --- reading --------------------------------------------------------------------------------------
     def get(self, fid: str) -> Filing:
-        row = self.db.execute("SELECT * FROM filings WHERE id = ?", (fid,)).fetchone()
-        if row is None:
+        rows = self._rows("SELECT * FROM filings WHERE id = ?", (fid,))
+        if not rows:
             raise LookupError(fid)
-        return Filing.from_row(row)
+        return Filing.from_row(rows[0])
 
     def files(self, fid: str) -> list[StoredFile]:
         return [StoredFile(r["position"], r["name"], self.home / r["path"], r["sha256"], r["size"], r["kind"], r["pages"])
-                for r in self.db.execute("SELECT * FROM files WHERE filing_id = ? ORDER BY position", (fid,))]
+                for r in self._rows("SELECT * FROM files WHERE filing_id = ? ORDER BY position", (fid,))]
 
     _ORDER = "ORDER BY deadline IS NULL, deadline, created_at, id"
 
     def all(self) -> list[Filing]:
-        return [Filing.from_row(r) for r in self.db.execute(f"SELECT * FROM filings {self._ORDER}")]
+        return [Filing.from_row(r) for r in self._rows(f"SELECT * FROM filings {self._ORDER}")]
 
     def in_states(self, *states: str) -> list[Filing]:
         marks = ",".join("?" * len(states))
-        return [Filing.from_row(r) for r in
-                self.db.execute(f"SELECT * FROM filings WHERE state IN ({marks}) {self._ORDER}", states)]
+        return [Filing.from_row(r) for r in self._rows(f"SELECT * FROM filings WHERE state IN ({marks}) {self._ORDER}",
+                                                       states)]
 
     def counts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.db.execute("SELECT state, count(*) FROM filings GROUP BY state")}
+        return {r[0]: r[1] for r in self._rows("SELECT state, count(*) FROM filings GROUP BY state")}
 
     def next_try_at(self) -> float | None:
-        row = self.db.execute("SELECT min(next_try_at) FROM filings WHERE state = 'queued'").fetchone()
-        return row[0]
+        return self._rows("SELECT min(next_try_at) FROM filings WHERE state = 'queued'")[0][0]
 
     # --- sending -------------------------------------------------------------------------------------
     def claim_next(self, now: float | None = None) -> Filing | None:

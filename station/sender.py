@@ -14,7 +14,9 @@ import email.utils
 import hashlib
 import logging
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -94,6 +96,7 @@ class Sender:
     wait_until: float = 0.0  # no upload before this time (backoff after a failure)
     last_progress: float = field(default_factory=time.monotonic)
     client: httpx.Client | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -173,23 +176,58 @@ class Sender:
             raise
         if outcome.kind == "accepted":
             self.outbox.mark_accepted(filing.id, outcome.batch or "")
-            self.failures, self.wait_until, self.last_progress = 0, 0.0, time.monotonic()
+            with self._lock:
+                self.failures, self.wait_until, self.last_progress = 0, 0.0, time.monotonic()
         elif outcome.kind == "rejected":
             self.outbox.mark_rejected(filing.id, outcome.message)
-            self.failures, self.wait_until, self.last_progress = 0, 0.0, time.monotonic()
+            with self._lock:
+                self.failures, self.wait_until, self.last_progress = 0, 0.0, time.monotonic()
         else:
-            self.failures += 1
             s = self.settings
-            delay = backoff_delay(self.failures, s.backoff_base_s, s.backoff_max_s, outcome.retry_after)
+            with self._lock:
+                self.failures += 1
+                delay = backoff_delay(self.failures, s.backoff_base_s, s.backoff_max_s, outcome.retry_after)
+                self.wait_until = time.time() + delay
             # the filing's own backoff grows with its attempts, so one filing the server keeps failing
             # on does not hold back the others
             own = backoff_delay(filing.attempts, s.backoff_base_s, s.backoff_max_s, outcome.retry_after)
-            self.wait_until = time.time() + delay
             self.outbox.retry_later(filing.id, outcome.message, time.time() + max(delay, own))
             log.info("filing %s: %s; next try in %.1f s", filing.id, outcome.message, delay)
         if self.on_event is not None:
             self.on_event(outcome.kind, self.outbox.get(filing.id), outcome)
         return True
+
+    def drain(self, *, parallel: int = 1, give_up_s: float | None = None,
+              stop: threading.Event | None = None) -> None:
+        """Send until nothing is queued (or nothing got through for `give_up_s`), `parallel` uploads at a time.
+
+        Filings are taken in deadline order; with `parallel` > 1 the next one starts while the server is still
+        storing the previous one. A bad token stops every thread and is raised.
+        """
+        stop = stop or threading.Event()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                while not stop.is_set():
+                    if self.step():
+                        continue
+                    wait = self.seconds_until_due()
+                    if wait is None or (give_up_s is not None and self.stalled_for() > give_up_s):
+                        return
+                    stop.wait(min(wait, 1.0) or 0.05)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                errors.append(exc)
+                stop.set()
+
+        if parallel <= 1:
+            worker()
+        else:
+            with ThreadPoolExecutor(parallel, thread_name_prefix="khana-send") as pool:
+                for _ in range(parallel):
+                    pool.submit(worker)
+        if errors:
+            raise errors[0]
 
     def seconds_until_due(self) -> float | None:
         """How long until something can be sent (None: nothing is queued)."""

@@ -110,6 +110,9 @@ def test_outbox_keeps_files_durably_and_hands_out_nearest_deadline_first(outbox,
         with pytest.raises(SenderBusy), Outbox(outbox.home) as other, other.sender_lock():
             pass
     assert outbox.idempotency_key(a.id) == outbox.idempotency_key(a.id) != outbox.idempotency_key(b.id)
+    # only a filing not yet with the server can be withdrawn
+    outbox.mark_accepted(b.id, "batch-b")
+    assert outbox.cancel(a.id) and not outbox.cancel(b.id) and outbox.claim_next().id == c.id
     assert outbox.idempotency_key(a.id).endswith(a.id)
 
 
