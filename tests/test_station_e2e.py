@@ -24,7 +24,8 @@ def pages(tmp_path_factory, pages_dir) -> dict[str, Path]:
     Image.fromarray(degrade.blank(seed=2)).save(big, dpi=(300, 300))
     corrupt = d / "torn.png"
     corrupt.write_bytes((pages_dir / "blank.png").read_bytes()[:3000])
-    return {"blank": pages_dir / "blank.png", "clean": pages_dir / "clean.png", "big": big, "corrupt": corrupt}
+    return {"blank": pages_dir / "blank.png", "clean": pages_dir / "clean.png", "blurred": pages_dir / "blurred.png",
+            "big": big, "corrupt": corrupt}
 
 
 def _wait(pred, timeout: float = 120, every: float = 0.5):
@@ -41,10 +42,11 @@ def test_queue_during_outage_then_send_delivers_each_filing_once_nearest_deadlin
     server = Server(tmp_path / "server")
     st = Station(tmp_path, server.url)
     # the central system is down: the operator keeps queuing; a local check answers at the counter
-    r = st.run("push", str(pages["clean"]), str(pages["blank"]), "--court", "tehran-civil-12", "--case", "1001",
+    r = st.run("push", str(pages["blurred"]), str(pages["blank"]), "--court", "tehran-civil-12", "--case", "1001",
                "--type", "petition", "--deadline", "1405/09/20")
     assert r.returncode == 3, r.stderr  # queued, and a page will be held
     later = r.stdout.strip()
+    assert "2 of 2 page(s) will be held" in r.stderr and "blurred" in r.stderr
     assert "blank" in r.stderr and "صفحه خالی است" in r.stderr and "problems.png" in r.stderr
     picture = Path(next(line.split("picture: ", 1)[1] for line in r.stderr.splitlines() if "picture: " in line))
     assert picture.is_file() and picture.read_bytes().startswith(b"\x89PNG")
@@ -79,8 +81,9 @@ def test_queue_during_outage_then_send_delivers_each_filing_once_nearest_deadlin
         by_id = {f["id"]: f for f in status["filings"]}
         assert set(by_id) == {later, soonest, no_deadline, middle}
         rescan = by_id[later]["rescan"]
-        assert [(p["file"], p["page"]) for p in rescan] == [("blank.png", 1)]
-        assert rescan[0]["reasons"][0]["code"] == "blank" and rescan[0]["reasons"][0]["fa"].startswith("صفحه خالی")
+        assert [(p["file"], p["page"]) for p in rescan] == [("blurred.png", 1), ("blank.png", 1)]
+        assert "blurred" in [x["code"] for x in rescan[0]["reasons"]]
+        assert rescan[1]["reasons"][0]["code"] == "blank" and rescan[1]["reasons"][0]["fa"].startswith("صفحه خالی")
         text = st.run("status")
         assert text.returncode == 0 and "held" in text.stdout and "صفحه خالی است" in text.stdout
         assert TOKEN not in text.stdout + text.stderr + sent.stderr + down.stderr
@@ -147,7 +150,7 @@ def test_storage_down_503_is_retried_until_it_succeeds(tmp_path, pages):
 def test_corrupt_file_refused_at_push_and_a_filing_the_server_refuses_is_rejected_while_others_go(tmp_path, pages):
     # this server takes at most 2 pages per filing: a 3-page filing passes the station's checks but gets a 400
     server = Server(tmp_path / "server", KHANA_MAX_PAGES_PER_BATCH="2").start()
-    st = Station(tmp_path, server.url)
+    st = Station(tmp_path, server.url, parallel="2")  # two uploads in flight
     try:
         bad = st.run("push", str(pages["blank"]), str(pages["corrupt"]), "--court", "c", "--case", "4000",
                      "--type", "petition")
@@ -217,3 +220,22 @@ def test_run_watches_the_scanner_folder_and_delivers_until_stopped(tmp_path, pag
     assert proc.returncode == 0, errs
     assert "queued" in errs and "accepted" in errs and "stopped" in errs
     assert len(server.batches()) == 1
+
+
+def test_watch_command_queues_a_folder_and_a_queued_filing_can_be_cancelled(tmp_path, pages):
+    st = Station(tmp_path, "http://127.0.0.1:9")  # no server: watching and queuing need none
+    scans = tmp_path / "scans"
+    (scans / "f1").mkdir(parents=True)
+    (scans / "f1" / "p1.png").write_bytes(pages["clean"].read_bytes())
+    (scans / "f1" / "filing.toml").write_text('court = "c"\ncase = "7001"\ntype = "petition"\n', encoding="utf-8")
+    r = st.run("watch", str(scans), "--once")
+    assert r.returncode == 0, r.stderr
+    assert "queued" in r.stderr and "look fine" in r.stderr and not (scans / "f1").exists()
+    [f] = st.status("--offline")["filings"]
+    assert f["state"] == "queued" and f["case_number"] == "7001" and f["precheck"][0]["decision"] == "pass"
+    assert st.run("watch", str(scans), "--once").returncode == 0 and len(st.status("--offline")["filings"]) == 1
+    c = st.run("cancel", f["id"])
+    assert c.returncode == 0 and st.states() == {f["id"]: "cancelled"}
+    again = st.run("cancel", f["id"])
+    assert again.returncode == 2 and "only a queued filing" in again.stderr
+    assert st.run("send", "--give-up", "1").returncode == 0  # nothing left to send
