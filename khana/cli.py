@@ -149,7 +149,7 @@ def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, met
     batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
     total = len(batch_of)
 
-    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total), settings=settings)
+    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
     try:
         if as_json:
             worker.run(list(batch_of), batch_of)

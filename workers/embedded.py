@@ -27,15 +27,13 @@ from workers.sweeper import sweep
 _rt: Runtime | None = None
 
 
-def _init(settings: Settings) -> None:
+def _init(rebuild: Callable[[], Runtime]) -> None:
     global _rt
     import cv2
 
-    from khana.bootstrap import build_runtime
-
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cv2.setNumThreads(1)  # one page per process: no thread oversubscription
-    _rt = build_runtime(settings, migrate=False)
+    _rt = rebuild()
 
 
 def _run_page(page_id: str) -> tuple[str, str]:
@@ -51,9 +49,11 @@ def _finalise(batch_id: str) -> str:
 class EmbeddedWorker:
     """A pool of worker processes; `run` processes pages and finalises their batches."""
 
-    def __init__(self, rt: Runtime, processes: int | None = None, *, settings: Settings | None = None):
+    def __init__(self, rt: Runtime, processes: int | None = None):
         self.rt = rt
-        self.settings = settings or get_settings()  # each pool process builds its runtime from these
+        if rt.rebuild is None:
+            raise ValueError("the embedded worker needs a runtime that can be rebuilt in its pool processes "
+                             "(built by khana.bootstrap.build_runtime)")
         self.processes = max(1, processes or rt.config.workers or os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
@@ -61,7 +61,7 @@ class EmbeddedWorker:
         if self._pool is None:
             os.environ["OMP_THREAD_LIMIT"] = "1"
             self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"),
-                                             initializer=_init, initargs=(self.settings,))
+                                             initializer=_init, initargs=(self.rt.rebuild,))
         return self._pool
 
     def run(self, page_ids: Iterable[str], batch_of: dict[str, str],
@@ -110,8 +110,8 @@ class BackgroundWorker(Dispatcher):
 
     def __init__(self, rt: Runtime, processes: int | None = None, *, settings: Settings | None = None):
         self.rt = rt
-        self.worker = EmbeddedWorker(rt, processes, settings=settings)
-        self.sweep_options = self.worker.settings.sweep_options()
+        self.worker = EmbeddedWorker(rt, processes)
+        self.sweep_options = (settings or get_settings()).sweep_options()
         self._queue: "queue.PriorityQueue[tuple[int, int, str, str]]" = queue.PriorityQueue()
         self._counter = itertools.count()
         self._stop = threading.Event()
