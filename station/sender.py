@@ -33,6 +33,7 @@ log = logging.getLogger("khana.station")
 SERVER_STATES = {BatchStatus.received: "accepted", BatchStatus.processing: "accepted", BatchStatus.passed: "accepted",
                  BatchStatus.failed: "accepted", BatchStatus.held: "held", BatchStatus.forwarded: "forwarded",
                  BatchStatus.rejected: "rejected"}
+REFRESH_DAYS = 30  # filings sent longer ago are no longer asked about (their state stays as last known)
 
 
 class BadToken(KhanaError):
@@ -244,8 +245,9 @@ class Sender:
         """Ask the server about every filing it has and not yet finished; (updated, problem or None)."""
         assert self.client is not None
         updated = 0
+        recent = time.time() - REFRESH_DAYS * 86400
         for f in self.outbox.in_states("accepted", "held"):
-            if not f.batch_id:
+            if not f.batch_id or (f.sent_at or 0) < recent:
                 continue
             try:
                 resp = self.client.get(f"/api/v1/batches/{f.batch_id}",

@@ -1,7 +1,6 @@
 """The station uploader end to end: the real `khana station` CLI against a real `khana serve` process."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import time
