@@ -196,8 +196,11 @@ class Outbox:
         self.files_dir = self.home / "files"
         self.checks_dir = self.home / "checks"
         try:
+            fresh = not self.files_dir.is_dir()
             self.files_dir.mkdir(parents=True, exist_ok=True)
             self.checks_dir.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                _fsync_dir(self.home)  # the new folders' entries are durable before any filing is
             self.db = sqlite3.connect(self.home / "outbox.db", timeout=30.0, isolation_level=None,
                                       check_same_thread=False)
             self.db.row_factory = sqlite3.Row
