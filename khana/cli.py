@@ -293,6 +293,8 @@ from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, swee
 _register_ops(app)
 from khana.cli_admin import register as _register_admin  # noqa: E402  (khana admin ...)
 _register_admin(app)
+from khana.cli_station import register as _register_station  # noqa: E402  (khana station ...)
+_register_station(app)
 
 def _guarded(run):
     """Run the CLI; a `KhanaError` is printed as one line and exits with its code; a bug is logged."""
