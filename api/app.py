@@ -4,7 +4,7 @@
     GET  /api/v1/batches/{id}                 status and page reports: which pages to rescan and why
     GET  /api/v1/batches/{id}/pdf             the searchable PDF (passing pages)
     GET  /api/v1/batches/{id}/pages/{n}/problems.png   the held page with its problems marked
-    GET  /healthz                             database and object store reachable
+    GET  /healthz, /readyz                    liveness and readiness (api/health.py)
 
 A station authenticates with `Authorization: Bearer <token>`; the token names its
 office (KHANA_API_TOKENS). An upload is answered only after every original is
@@ -20,8 +20,7 @@ from datetime import date
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
-
+from api import health
 from khana.bootstrap import build_runtime
 from khana.settings import Settings, get_settings
 from pipeline.runtime import Runtime
@@ -110,23 +109,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
             "pages": pages,
         }
 
-    @app.get("/healthz")
-    def healthz():
-        rt_ = state["rt"]
-        checks = {}
-        try:
-            with rt_.db.session() as s:
-                s.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["database"] = f"error: {exc.__class__.__name__}"
-        try:
-            rt_.store.ensure_buckets()
-            checks["object_store"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["object_store"] = f"error: {exc.__class__.__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503)
+    app.include_router(health.router)  # /healthz, /readyz
 
     @app.post("/api/v1/batches", status_code=202)
     async def upload_batch(
@@ -177,8 +160,9 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
         return report
 
     @app.get("/api/v1/batches/{batch_id}")
-    def batch_status(batch_id: str, office: str | None = Depends(station), svc: KhanaService = Depends(service)):
-        return _status_body(_report(svc, batch_id, office))
+    def batch_status(batch_id: str, request: Request, office: str | None = Depends(station),
+                     svc: KhanaService = Depends(service)):
+        return {**_status_body(_report(svc, batch_id, office)), "waiting": health.batch_waiting(request, batch_id)}
 
     @app.get("/api/v1/batches/{batch_id}/pdf")
     def batch_pdf(batch_id: str, office: str | None = Depends(station), svc: KhanaService = Depends(service)):

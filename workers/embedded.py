@@ -176,6 +176,7 @@ class BackgroundWorker(Dispatcher):
         self._idle = threading.Event()
         self._error: str | None = None  # why the worker cannot process pages right now
         self.in_flight = 0
+        self._breaks = 0  # pools broken in a row with no task finished in between
 
     # Dispatcher protocol -----------------------------------------------------
     def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None:
@@ -231,7 +232,8 @@ class BackgroundWorker(Dispatcher):
         """A working pool, or None (error recorded for health()) when none can be started now."""
         try:
             pool = self.worker.rebuild_pool() if self.worker._pool is not None else self.worker._ensure_pool()
-            self._error = None
+            if self._error and self._error.startswith("cannot start"):
+                self._error = None
             return pool
         except Exception as exc:  # noqa: BLE001
             self._error = f"cannot start worker processes: {type(exc).__name__}: {exc}"
@@ -287,6 +289,9 @@ class BackgroundWorker(Dispatcher):
                     broken = True
                     continue
                 kind, arg, _suspect = in_flight.pop(fut)
+                self._breaks = 0
+                if self._error and self._error.startswith("worker processes keep dying"):
+                    self._error = None
                 if kind == "page":
                     suspects.discard(arg.split(":", 1)[0])
                 try:
@@ -299,8 +304,21 @@ class BackgroundWorker(Dispatcher):
             if broken:
                 pool = self._recover(in_flight, suspects)
 
+    MAX_BREAKS = 5  # pools broken in a row (no task finished) before the worker reports itself unhealthy
+
     def _recover(self, in_flight: dict, suspects: set[str]):
-        """A process of the pool died: new pool; the pages it held go back to the queue as suspects."""
+        """A process of the pool died: new pool; the pages it held go back to the queue as suspects.
+
+        A pool that keeps breaking with nothing finished in between (processes die at start: out of memory,
+        a broken installation) makes the worker unhealthy (`health()`, `/healthz` 503); it keeps trying, more
+        slowly, and is healthy again once a task finishes.
+        """
+        self._breaks += 1
+        if self._breaks >= self.MAX_BREAKS:
+            self._error = (f"worker processes keep dying: the pool broke {self._breaks} times in a row "
+                           "without finishing a task")
+            log.error("embedded worker: %s", self._error)
+            self._stop.wait(5.0)
         lost = list(in_flight.values())
         in_flight.clear()
         pages = [arg.split(":", 1)[0] for kind, arg, _s in lost if kind == "page"]
