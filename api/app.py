@@ -143,7 +143,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
             sub = await run_in_threadpool(svc.submit_batch, uploads, meta, idempotency_key=key,
                                           actor=f"station:{meta.office or 'anonymous'}")
         except BadInput as exc:
-            raise HTTPException(400, str(exc)) from exc
+            raise HTTPException(400, exc.one_line()) from exc
         except StoreUnavailable as exc:
             log.warning("upload refused, object store unavailable: %s", exc)
             raise HTTPException(503, "storage is unavailable; the batch was NOT accepted, retry later",

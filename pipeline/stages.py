@@ -148,10 +148,11 @@ def _quality(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) ->
         corrected_key, overlay_key = _page_key(page, "corrected.png"), _page_key(page, "problems.png")
     data = rt.store.get("originals", file_key, file_sha)
     try:
-        decoded = decode_page(data, file_page, dpi=rt.config.raster_dpi, max_pixels=rt.config.max_image_pixels)
+        decoded = decode_page(data, file_page, dpi=rt.config.raster_dpi, max_pixels=rt.config.max_image_pixels,
+                              max_render_pixels=rt.config.max_render_pixels)
     except UnreadableFile as exc:
         report.hold(["unreadable_file"])
-        report.warnings.append(str(exc))
+        report.warnings.append(exc.one_line())
         report.seconds = round(_elapsed(t0), 3)
         return _decide(rt, page_id, PageStatus.pending, report, {"seconds": report.seconds}, actor)
     try:
