@@ -100,9 +100,7 @@ def sweep(rt, dispatcher: Dispatcher, *, stuck_after_s: float = STUCK_AFTER_S, m
                                   redrives)
                     result.stuck.append(page_id)
                     continue
-            elif attempts >= max_attempts:
-                pass  # parked below, outside this transaction
-            else:
+            if not (leased and attempts >= max_attempts):  # (that one is parked below, outside this transaction)
                 audit.record(s, "sweeper", "page_redriven", batch_id=batch_id, page_id=page_id, status=status,
                              cause="lease_expired" if leased else "queued_too_long", attempts=attempts)
         if leased and attempts >= max_attempts:
