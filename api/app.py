@@ -25,6 +25,7 @@ from khana.bootstrap import build_runtime
 from khana.settings import Settings, get_settings
 from pipeline.runtime import Runtime
 from pipeline.service import BadInput, BatchMeta, Dispatcher, KhanaService, Upload
+from core.errors import Unavailable
 from storage.objects import StoreUnavailable
 
 log = logging.getLogger("khana.api")
@@ -148,6 +149,9 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
             log.warning("upload refused, object store unavailable: %s", exc)
             raise HTTPException(503, "storage is unavailable; the batch was NOT accepted, retry later",
                                 headers={"Retry-After": "30"}) from exc
+        except Unavailable as exc:  # the database: nothing accepted
+            log.warning("upload refused: %s", exc)
+            raise HTTPException(503, exc.one_line(), headers={"Retry-After": "30"}) from exc
         return {"batch": sub.batch_id, "created": sub.created, "pages": len(sub.page_ids), "priority": sub.priority,
                 "status_url": f"/api/v1/batches/{sub.batch_id}"}
 

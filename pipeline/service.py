@@ -14,8 +14,11 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy.exc import InterfaceError as DbInterfaceError
+from sqlalchemy.exc import OperationalError as DbOperationalError
 
 from core.errors import BadInput  # noqa: F401 - re-exported: the entry points catch it here
+from core.errors import Unavailable
 from core.text import printable
 from core.status import Decision, PageStatus
 from pipeline import audit
@@ -23,6 +26,12 @@ from pipeline.decode import FileInfo, UnreadableFile, inspect
 from pipeline.finalise import batch_report, finalise_batch
 from pipeline.runtime import Runtime
 from storage.models import Batch, OriginalFile, Page, new_id
+
+
+class DatabaseUnavailable(Unavailable):
+    """The metadata database cannot be reached: nothing was accepted (transient: retry later)."""
+
+    message_fa = "پایگاه داده در دسترس نیست؛ پرونده پذیرفته نشد، کمی بعد دوباره بفرستید"
 
 
 @dataclass
@@ -117,7 +126,11 @@ class KhanaService:
         `infos` are the results of an earlier `check(uploads)` (saves decoding the files twice).
         """
         if idempotency_key:
-            existing = self._by_key(idempotency_key)
+            try:
+                existing = self._by_key(idempotency_key)
+            except (DbOperationalError, DbInterfaceError) as exc:
+                raise DatabaseUnavailable(f"the database is unavailable ({type(exc.orig or exc).__name__}); the "
+                                          "batch was NOT accepted, retry later") from exc
             if existing:
                 return existing
         if infos is None or len(infos) != len(uploads):
@@ -140,6 +153,10 @@ class KhanaService:
             if existing:  # a concurrent retry with the same key won the race: answer with its batch
                 return existing
             raise
+        except (DbOperationalError, DbInterfaceError) as exc:
+            self._forget(files)  # nothing half-recorded: no records, no orphaned originals
+            raise DatabaseUnavailable(f"the database is unavailable ({type(exc.orig or exc).__name__}); the batch "
+                                      "was NOT accepted, retry later") from exc
         except BaseException:
             self._forget(files)  # nothing half-recorded: no records, no orphaned originals
             raise

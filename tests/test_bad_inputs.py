@@ -25,7 +25,7 @@ from bad_inputs import Case, corpus
 from conftest import run_khana
 from live_serve import FORM, Serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the CLI cases run once, together (module fixture)
 
 CASES = corpus()
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -190,6 +190,7 @@ def test_database_restart_during_batch_work_resumes(tmp_path, redis_url, s3_serv
         pg.close()
 
 
+@pytest.mark.timeout(900)
 def test_ocr_worker_killed_mid_page_with_shipped_defaults_work_back_within_a_minute(tmp_path, redis_url, postgres_url,
                                                                                      s3_server):
     """Issue 11 item 9 as an operator would try it, with the SHIPPED timings (nothing shortened): Redis,

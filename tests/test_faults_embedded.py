@@ -17,7 +17,7 @@ from conftest import png_bytes
 from fixtures_services import wait_for
 from live_serve import FORM, Serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture

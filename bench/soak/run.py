@@ -70,25 +70,50 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from fixtures_services import (KhanaStack, RedisServer, S3Server, descendants, drop_postgres_db,
-                                   make_postgres_db, proc_name)
-    from pipeline.service import BatchMeta, Upload
+    from fixtures_services import KhanaStack, RedisServer, S3Server, drop_postgres_db, make_postgres_db
 
     work = Path(tempfile.mkdtemp(prefix="khana-soak-"))
-    redis = RedisServer(persist=True).start()
-    s3 = S3Server().start()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "khana-test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "khana-test-secret")
-    db_url = make_postgres_db(_pg_server(), prefix="khana_soak")
-    st = KhanaStack(work, redis_url=redis.url, database_url=db_url, s3_endpoint=s3.endpoint)
-    sweeper = subprocess.Popen([sys.executable, "-m", "khana.cli", "sweeper", "--no-migrate"], cwd=REPO, env=st.env,
-                               stdout=open(work / "sweeper.log", "ab"), stderr=subprocess.STDOUT)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # a stopped run still cleans up (finally below)
+    redis = s3 = st = sweeper = None
+    db_url = None
+    try:
+        redis = RedisServer(persist=True).start()
+        s3 = S3Server().start()
+        db_url = make_postgres_db(_pg_server(), prefix="khana_soak")
+        st = KhanaStack(work, redis_url=redis.url, database_url=db_url, s3_endpoint=s3.endpoint)
+        sweeper = subprocess.Popen([sys.executable, "-m", "khana.cli", "sweeper", "--no-migrate"], cwd=REPO,
+                                   env=st.env, stdout=open(work / "sweeper.log", "ab"), stderr=subprocess.STDOUT)
+        result = _soak(args, st, redis)
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    finally:
+        if sweeper is not None:
+            sweeper.terminate()
+            sweeper.wait(20)
+        if st is not None:
+            st.close()
+        if s3 is not None:
+            s3.stop()
+        if redis is not None:
+            redis.close()
+        if db_url:
+            drop_postgres_db(db_url)
+
+
+def _soak(args, st, redis) -> dict:
+    from pipeline.service import BatchMeta, Upload
+
     light = st.worker("quality,assemble", concurrency=1, name="soak-light", start=False).start(timeout=300)
     ocr = st.worker("ocr", concurrency=args.ocr_concurrency, name="soak-ocr", start=False).start(timeout=300)
     pages = _pages(min(args.batch * 2, 10))
     stop = threading.Event()
     kills: list[dict] = []
     events: list[str] = []
+    t0 = time.monotonic()
 
     def chaos():
         workers = [light, ocr]
@@ -110,7 +135,6 @@ def main() -> None:
                           "mid_ocr": bool(tess)})
 
     batches: list[str] = []
-    t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     chaos_thread = threading.Thread(target=chaos, daemon=True)
     chaos_thread.start()
@@ -155,17 +179,7 @@ def main() -> None:
     finally:
         stop.set()
         chaos_thread.join(5)
-    result = _measure(st, batches, started, args, kills, events, restarted)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    sweeper.terminate()
-    sweeper.wait(20)
-    st.close()
-    s3.stop()
-    redis.close()
-    drop_postgres_db(db_url)
+    return _measure(st, batches, started, args, kills, events, restarted)
 
 
 def _measure(st, batches, started, args, kills, events, restarted) -> dict:
