@@ -17,6 +17,7 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
+COPY core ./core
 COPY khana ./khana
 COPY pipeline ./pipeline
 COPY workers ./workers

@@ -1,7 +1,23 @@
 """Persian OCR for Khana: Tesseract `fas` words, normalisation, confidence measures,
 identifier extraction and searchable-PDF assembly. Pure functions plus Tesseract
-subprocess calls; no storage or database code."""
-from ocr.engine import DEFAULT_PSM, OcrError, OcrResult, OcrTimeout, Word, available_languages, recognise
+subprocess calls; no storage or database code.
+
+Modules: `engine` (the `OcrEngine` boundary and `TesseractEngine`), `tesseract` (the
+process), `tsv`, `words` (Word, OcrResult), `layout`, `text_repair`, `normalize`,
+`measures`, `fields`, `lexicon`, `pdf`."""
+from ocr.engine import (
+    DEFAULT_PSM,
+    LanguageDataMissing,
+    OcrEngine,
+    OcrError,
+    OcrResult,
+    OcrTimeout,
+    TesseractEngine,
+    TesseractNotFound,
+    Word,
+    available_languages,
+    recognise,
+)
 from ocr.fields import Field, case_number_mismatch, extract_fields, field_boxes
 from ocr.measures import OcrMeasures, is_garbage, ocr_measures
 from ocr.normalize import display_form, search_form
@@ -9,12 +25,16 @@ from ocr.pdf import EncodedImage, PdfPage, build_searchable_pdf, encode_page_ima
 
 __all__ = [
     "DEFAULT_PSM",
+    "LanguageDataMissing",
+    "OcrEngine",
     "Field",
     "OcrError",
     "OcrMeasures",
     "OcrResult",
     "OcrTimeout",
     "PdfPage",
+    "TesseractEngine",
+    "TesseractNotFound",
     "EncodedImage",
     "encode_page_image",
     "Word",
