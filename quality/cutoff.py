@@ -108,8 +108,9 @@ def find_cut_text(g: np.ndarray, *, work: np.ndarray | None, work_scale: float, 
         local = cv2.dilate(s, np.ones((s.shape[0] * 2 + 1, window), np.uint8))
         local_f = local.astype(np.float32)
         # shading multiplies paper and ink alike: the contrast needed scales with the local paper level
-        need = np.maximum(0.3 * dynamic_range * local_f / max(paper_level, 1.0), 6.0)
-        ink = (s.astype(np.float32) < 0.62 * local_f) & ((local_f - s) > need)
+        # (a phone photo's strokes are soft and grey: a quarter of the page's ink contrast is ink)
+        need = np.maximum(0.25 * dynamic_range * local_f / max(paper_level, 1.0), 6.0)
+        ink = (s.astype(np.float32) < 0.75 * local_f) & ((local_f - s) > need)
         ink = ink.astype(np.uint8)
         n, lab, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         L = s.shape[1]

@@ -20,7 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import degrade as D
 from .photo import phone_photo
-from .render import FONTS, RenderedPage, render_page
+from .render import FALLBACK_TEXT, FONTS, RenderedPage, render_page
+
+# a fixed text (not the seed articles), so that the pages are the same on every machine
+FULL_TEXT = " ".join([FALLBACK_TEXT] * 3)
 
 
 def steep_scan(page: np.ndarray, angle: float, *, lid: int = 235, shift=(0, 0)) -> tuple[np.ndarray, float]:
@@ -59,10 +62,13 @@ def edge_cut_photo(page: np.ndarray, *, outside: float = 0.2, seed: int = 2, siz
     return cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
-def form_page(*, dpi: int = 300, font: str = "naskh", seed: int = 0) -> RenderedPage:
+def form_page(*, dpi: int = 300, font: str = "naskh", seed: int = 0, text: str | None = None) -> RenderedPage:
     """A one-page judiciary-style form (دادنامه): a ruled frame 6 mm inside the sheet, boxed fields, body text."""
-    base = render_page(font=font, size_pt=12, dpi=dpi, seed=seed, n_words=160, margin_mm=30,
-                       title="دادنامه")
+    if text is None:  # a fixed window of the built-in text: the same page on every machine
+        words = FALLBACK_TEXT.split()
+        start = (seed * 37) % max(1, len(words) - 160)
+        text = " ".join((words * 2)[start:start + 160])
+    base = render_page(text, font=font, size_pt=12, dpi=dpi, margin_mm=30, title="دادنامه")
     img = Image.fromarray(base.image.copy())
     d = ImageDraw.Draw(img)
     w, h = img.size

@@ -17,7 +17,7 @@ def policy():
 
 @pytest.fixture(scope="module")
 def full_pages():
-    return {f: render_page(font=f, size_pt=12, dpi=300, seed=5, n_words=900).image for f in ("naskh", "nazli")}
+    return {f: render_page(hard.FULL_TEXT, font=f, size_pt=12, dpi=300).image for f in ("naskh", "nazli")}
 
 
 def _measure(img, dpi=300.0, photo=False):

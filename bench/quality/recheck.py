@@ -49,7 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", default="")
     ap.add_argument("--out", default=str(ROOT / "bench/quality/out/recheck.jsonl"))
     ap.add_argument("--ocr-timeout", type=float, default=60.0)
+    ap.add_argument("--report-only", action="store_true", help="print the tables of an existing --out file")
     a = ap.parse_args(argv)
+    if a.report_only:
+        stored = {r["id"]: r for r in csv.DictReader(open(a.csv, encoding="utf-8"))}
+        report([json.loads(x) for x in open(a.out, encoding="utf-8")], stored)
+        return 0
 
     import cv2
     cv2.setNumThreads(1)
@@ -110,11 +115,21 @@ def main(argv=None) -> int:
         recs.append(rec)
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         out.flush()
-    report(recs)
+    report(recs, stored)
     return 0
 
 
-def report(recs):
+def _auc(scores, positive) -> float:
+    """Probability that a positive page scores above a negative one (ties count half)."""
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def report(recs, stored=None):
     tab = Counter((r["illegible"], r["decision"]) for r in recs)
     n_leg = tab[(False, "hold")] + tab[(False, "pass")]
     print(f"pages {len(recs)}  (OCR: stored {sum(r['source'] == 'stored' for r in recs)}, "
@@ -145,6 +160,15 @@ def report(recs):
         row = conf[cause]
         right = row.get(cause, 0) if cause != "none" else "–"
         print(f"| {cause} | " + " | ".join(str(row.get(x, "")) for x in reasons) + f" | {right}/{sum(row.values())} |")
+    if stored:
+        # the report's legibility: the image score on early-held pages, else the stored run's final score
+        rows = [r for r in recs if r.get("cer") is not None]
+        new = [r["legibility_image"] if r["early"] else float(stored[r["id"]]["legibility"]) if r["id"] in stored
+               else r["legibility_image"] for r in rows]
+        old = [float(stored[r["id"]]["legibility"]) for r in rows if r["id"] in stored]
+        old_ok = [r["cer"] <= 0.10 for r in rows if r["id"] in stored]
+        print(f"\nAUC legibility vs (CER <= 10 %), in-sample: now {_auc(new, [r['cer'] <= 0.10 for r in rows]):.3f} "
+              f"over {len(rows)} pages; stored run {_auc(old, old_ok):.3f} over {len(old)} pages")
     early = [r for r in recs if r["early"]]
     if early:
         cpu = sorted(r["cpu_ms"] for r in early)
