@@ -61,7 +61,7 @@ def _background_mask(work: np.ndarray, paper: float, k: int) -> np.ndarray:
     dil = cv2.dilate(sm, np.ones((k, k), np.uint8))  # text strokes vanish, areas wider than k stay
     ero = cv2.erode(sm, np.ones((k, k), np.uint8))
     # dark and flat: a lid or a table has no ink on it; shadowed paper still shows its text, however dim
-    flat = ero.astype(np.float32) >= 0.5 * dil.astype(np.float32)
+    flat = ero.astype(np.float32) >= 0.7 * dil.astype(np.float32)
     dark = ((dil < 0.75 * paper) & flat).astype(np.uint8)
     dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
