@@ -16,7 +16,8 @@ Two backends behind one interface (`SearchIndex`), chosen by the database dialec
 Both are created by migration 0003.
 
 A query is normalised the same way; every word must occur (AND); words of three or more
-characters also match as a prefix (پرونده finds پرونده‌ها), shorter ones exactly. A query
+letters also match with a Persian suffix (پرونده finds پرونده‌ها, پرونده‌ای; `SUFFIXES`), each
+form an exact index lookup (cheap), not an open prefix. A query
 made only of digits and separators also looks the case numbers up (exact or prefix).
 `highlight` marks the hit words in the page's display text (HTML-escaped, `<mark>`).
 """
@@ -37,11 +38,11 @@ from storage.models import SearchBatch, SearchPage
 
 _NUMBER_SEPARATORS = re.compile(r"[/\-.]")
 _CASE_QUERY = re.compile(r"^[\s0-9۰-۹٠-٩/\-._]+$")
-MIN_PREFIX = 3  # words at least this long also match as a prefix
+MIN_INFLECT = 3  # words at least this long also match with a Persian suffix
 MIN_CASE_DIGITS = 4  # a digits-only query this long is also looked up as a case number
 # A query matching more pages than this in one court ranks the newest CANDIDATES of them: the
 # cost of a search stays bounded however common its words and however large the archive.
-CANDIDATES = 2000
+CANDIDATES = 500
 
 
 def court_token(court: str) -> str:
@@ -59,20 +60,27 @@ def case_key(case_number: str | None) -> str:
     return re.sub(r"\D", "", to_latin_digits(case_number or ""))[:40]
 
 
+# Persian suffixes a query word also matches (in search form, where نیم‌فاصله is gone):
+# پرونده finds پرونده‌ها, پرونده‌های, پرونده‌ای; دادگاه finds دادگاهی; کتاب finds کتابش.
+SUFFIXES = ("", "ها", "های", "هایی", "هایم", "هایت", "هایش", "هایمان", "هایتان", "هایشان", "ی", "ای", "یی", "ان",
+            "ات", "ین", "تر", "ترین", "م", "ت", "ش", "اش", "مان", "تان", "شان")
+
+
 @dataclass(frozen=True)
 class Term:
     text: str
-    prefix: bool
+    forms: tuple[str, ...]  # the exact index words this query word matches
 
     def matches(self, word: str) -> bool:
-        return word == self.text or (self.prefix and word.startswith(self.text))
+        return word in self.forms
 
 
 def query_terms(query: str) -> list[Term]:
     seen: dict[str, Term] = {}
     for w in index_text(query or "").split():
         if w not in seen:
-            seen[w] = Term(w, len(w) >= MIN_PREFIX)
+            inflect = len(w) >= MIN_INFLECT and not w.isdigit()
+            seen[w] = Term(w, tuple(w + s for s in SUFFIXES) if inflect else (w,))
     return list(seen.values())[:16]
 
 
@@ -145,9 +153,9 @@ class SqliteFtsIndex(SearchIndex):
 
     @staticmethod
     def match_expr(court: str | None, terms: list[Term]) -> str:
-        # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *;
+        # each form a quoted FTS5 string (tokens are letters/digits only), a word's forms OR'ed;
         # the court's token narrows the match inside the index itself
-        words = " AND ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+        words = " AND ".join("(" + " OR ".join(f'"{f}"' for f in t.forms) + ")" for t in terms)
         if court is None:
             return f"body : ({words})"
         return f'court_token : "{court_token(court)}" AND body : ({words})'
@@ -171,7 +179,7 @@ class PostgresFtsIndex(SearchIndex):
     @staticmethod
     def tsquery(court: str | None, terms: list[Term]) -> str:
         court_part = [f"'{court_token(court)}'"] if court is not None else []
-        return " & ".join(court_part + [f"'{t.text}'" + (":*" if t.prefix else "") for t in terms])
+        return " & ".join(court_part + ["(" + " | ".join(f"'{f}'" for f in t.forms) + ")" for t in terms])
 
     def _text_hits(self, s, court, terms, limit):
         rows = s.execute(text(
@@ -224,14 +232,13 @@ def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
     words = _WORD.findall(display_text or "")
     if not words:
         return ""
-    exact = {t.text for t in terms}
-    prefixes = tuple(t.text for t in terms if t.prefix)
+    forms = {f for t in terms for f in t.forms}
     memo: dict[str, bool] = {}
 
     def is_hit(w: str) -> bool:
         h = memo.get(w)
         if h is None:
-            h = memo[w] = any(f in exact or (prefixes and f.startswith(prefixes)) for f in _word_forms(w))
+            h = memo[w] = any(f in forms for f in _word_forms(w))
         return h
 
     first = next((i for i, w in enumerate(words) if is_hit(w)), 0)
