@@ -49,6 +49,10 @@ class Batch(Base):
     pdf_key: Mapped[str | None] = mapped_column(String(300))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     report_key: Mapped[str | None] = mapped_column(String(300))
+    # QA rejected the filing (status "rejected"): never forwarded; the station sees why
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[str | None] = mapped_column(String(100))
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -81,7 +85,8 @@ class Page(Base):
     """One page of a batch. A rescan supersedes a held page with a new row."""
 
     __tablename__ = "pages"
-    __table_args__ = (Index("ix_pages_status_lease", "status", "lease_until"),)
+    __table_args__ = (Index("ix_pages_status_lease", "status", "lease_until"),
+                      Index("ix_pages_decision_status", "decision", "status"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
@@ -108,6 +113,14 @@ class Page(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     override_reason: Mapped[str | None] = mapped_column(Text)
+    # QA review: who overrode the page and when, the reasons it was held for (kept after an override)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    held_reasons: Mapped[list | None] = mapped_column(JSON)
+    # QA asked the station to rescan this page, and why (cleared by the rescan, which supersedes the page)
+    rescan_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rescan_requested_by: Mapped[str | None] = mapped_column(String(100))
+    rescan_reason: Mapped[str | None] = mapped_column(Text)
     superseded_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
