@@ -3,7 +3,7 @@
 Pure text functions (no database): `index_text` (the indexed form of a page's OCR text: `search_form`, with the
 separators inside numbers split into words so both databases' tokenizers see the same plain words),
 `case_key` (a case number as Latin digits only), `query_terms` (a query's words, the longer ones also as
-prefixes), `case_query_key` (the case-number look-up of a query made of digits and separators) and
+Persian suffixed forms), `case_query_key` (the case-number look-up of a query made of digits and separators) and
 `highlight` (a page's display text as HTML with the hit words in `<mark>`). The index itself is
 `storage.search`.
 """
@@ -18,7 +18,7 @@ from ocr.normalize import search_form, to_latin_digits
 
 _NUMBER_SEPARATORS = re.compile(r"[/\-.]")
 _CASE_QUERY = re.compile(r"^[\s0-9۰-۹٠-٩/\-._]+$")
-MIN_PREFIX = 3  # words at least this long also match as a prefix
+MIN_INFLECT = 3  # words at least this long also match with a Persian suffix
 MIN_CASE_DIGITS = 4  # a digits-only query this long is also looked up as a case number
 
 
@@ -32,20 +32,27 @@ def case_key(case_number: str | None) -> str:
     return re.sub(r"\D", "", to_latin_digits(case_number or ""))[:40]
 
 
+# Persian suffixes a query word also matches (in search form, where نیم‌فاصله is gone):
+# پرونده finds پرونده‌ها, پرونده‌های, پرونده‌ای; دادگاه finds دادگاهی; کتاب finds کتابش.
+SUFFIXES = ("", "ها", "های", "هایی", "هایم", "هایت", "هایش", "هایمان", "هایتان", "هایشان", "ی", "ای", "یی", "ان",
+            "ات", "ین", "تر", "ترین", "م", "ت", "ش", "اش", "مان", "تان", "شان")
+
+
 @dataclass(frozen=True)
 class Term:
     text: str
-    prefix: bool
+    forms: tuple[str, ...]  # the exact index words this query word matches
 
     def matches(self, word: str) -> bool:
-        return word == self.text or (self.prefix and word.startswith(self.text))
+        return word in self.forms
 
 
 def query_terms(query: str) -> list[Term]:
     seen: dict[str, Term] = {}
     for w in index_text(query or "").split():
         if w not in seen:
-            seen[w] = Term(w, len(w) >= MIN_PREFIX)
+            inflect = len(w) >= MIN_INFLECT and not w.isdigit()
+            seen[w] = Term(w, tuple(w + s for s in SUFFIXES) if inflect else (w,))
     return list(seen.values())[:16]
 
 
@@ -71,14 +78,13 @@ def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
     words = _WORD.findall(display_text or "")
     if not words:
         return ""
-    exact = {t.text for t in terms}
-    prefixes = tuple(t.text for t in terms if t.prefix)
+    forms = {f for t in terms for f in t.forms}
     memo: dict[str, bool] = {}
 
     def is_hit(w: str) -> bool:
         h = memo.get(w)
         if h is None:
-            h = memo[w] = any(f in exact or (prefixes and f.startswith(prefixes)) for f in _word_forms(w))
+            h = memo[w] = any(f in forms for f in _word_forms(w))
         return h
 
     first = next((i for i, w in enumerate(words) if is_hit(w)), 0)

@@ -16,7 +16,8 @@ Two backends behind one interface (`SearchIndex`), chosen by the database dialec
 Both are created by migration 0003.
 
 A query is normalised the same way; every word must occur (AND); words of three or more
-characters also match as a prefix (پرونده finds پرونده‌ها), shorter ones exactly. A query
+letters also match with a Persian suffix (پرونده finds پرونده‌ها, پرونده‌ای; `ocr.search_text.SUFFIXES`), each
+form an exact index lookup (cheap), not an open prefix. A query
 made only of digits and separators also looks the case numbers up (exact or prefix).
 `highlight` marks the hit words in the page's display text (HTML-escaped, `<mark>`).
 """
@@ -33,14 +34,14 @@ from storage.models import SearchBatch, SearchPage
 
 
 class Term(Protocol):
-    """A normalised query word (`ocr.search_text.Term`): match it exactly, or as a prefix too."""
+    """A normalised query word (`ocr.search_text.Term`) and the exact index words it matches."""
 
     text: str
-    prefix: bool
+    forms: tuple[str, ...]
 
 # A query matching more pages than this in one court ranks the newest CANDIDATES of them: the
 # cost of a search stays bounded however common its words and however large the archive.
-CANDIDATES = 2000
+CANDIDATES = 500
 
 
 def court_token(court: str) -> str:
@@ -119,9 +120,9 @@ class SqliteFtsIndex(SearchIndex):
 
     @staticmethod
     def match_expr(court: str | None, terms: Sequence[Term]) -> str:
-        # each word a quoted FTS5 string (tokens are letters/digits only), prefix words with *;
+        # each form a quoted FTS5 string (tokens are letters/digits only), a word's forms OR'ed;
         # the court's token narrows the match inside the index itself
-        words = " AND ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+        words = " AND ".join("(" + " OR ".join(f'"{f}"' for f in t.forms) + ")" for t in terms)
         if court is None:
             return f"body : ({words})"
         return f'court_token : "{court_token(court)}" AND body : ({words})'
@@ -145,7 +146,7 @@ class PostgresFtsIndex(SearchIndex):
     @staticmethod
     def tsquery(court: str | None, terms: Sequence[Term]) -> str:
         court_part = [f"'{court_token(court)}'"] if court is not None else []
-        return " & ".join(court_part + [f"'{t.text}'" + (":*" if t.prefix else "") for t in terms])
+        return " & ".join(court_part + ["(" + " | ".join(f"'{f}'" for f in t.forms) + ")" for t in terms])
 
     def _text_hits(self, s, court, terms, limit):
         rows = s.execute(text(
