@@ -251,7 +251,7 @@ async def stats_page(request: Request, rt: Runtime = Depends(runtime), p: Princi
     chart = {
         "lang": lang,
         "dir": "rtl" if lang == "fa" else "ltr",
-        "offices": [r.office for r in rows],
+        "offices": [r.office_name or r.office for r in rows],
         "title": ("سهم صفحه‌های نگه‌داشته به تفکیک دلیل" if lang == "fa" else "Share of pages held, by reason"),
         "y_label": ("درصد صفحه‌های دریافتی" if lang == "fa" else "% of pages received"),
         "series": [{"code": c, "label": _short_reason(c, lang), "help": reason_message(c, lang),

@@ -33,7 +33,7 @@ from core.errors import BadInput, KhanaError
 from pipeline import audit, stages
 from pipeline.finalise import finalise_batch
 from pipeline.runtime import Runtime
-from storage.models import Batch, Delivery, OriginalFile, Page, utcnow
+from storage.models import Batch, Delivery, Office, OriginalFile, Page, utcnow
 
 log = logging.getLogger("khana.review")
 
@@ -432,6 +432,7 @@ class Period:
 class OfficeStats:
     period: str
     office: str
+    office_name: str = ""  # from `khana admin office add CODE --name N`, when registered
     batches: int = 0
     pages_received: int = 0  # every page scanned in the period, rescans included
     pages_held: int = 0  # pages the gates held (including those QA later overrode or that were rescanned)
@@ -509,6 +510,9 @@ def office_stats(rt: Runtime, period: Period | str, office: str | None = None) -
             .where(in_period)
         ):
             waits[o].append((_aware(delivered) - _aware(created)).total_seconds() / 60.0)
+        if out:
+            for code, name in s.execute(select(Office.code, Office.name).where(Office.code.in_(list(out)))):
+                out[code].office_name = name or ""
     for o, c in by_reason.items():
         out[o].held_by_reason = dict(c.most_common())
     for o, w in waits.items():
@@ -537,7 +541,7 @@ def reasons_in(stats: list[OfficeStats]) -> list[str]:
     return [r for r, _ in c.most_common()]
 
 
-CSV_COLUMNS = ["period", "office", "batches", "pages_received", "pages_held", "held_share", "rescans",
+CSV_COLUMNS = ["period", "office", "office_name", "batches", "pages_received", "pages_held", "held_share", "rescans",
                "rescan_requests", "overrides", "forwarded", "rejected", "median_forward_minutes"]
 
 

@@ -307,9 +307,13 @@ def test_office_stats_per_office_and_month(db_rt, blank_png, text_png):
         # `old` was uploaded last month: not in this period
         s.get(Batch, old).created_at = period.start() - timedelta(minutes=1)
 
+    from pipeline.accounts import Accounts
+
+    Accounts(db_rt.db).add_office("office-a", "دفتر خدمات قضایی شمارهٔ ۱۲ تهران")
     stats = {r.office: r for r in review.office_stats(db_rt, str(period))}
     assert set(stats) == {"office-a", "office-b"}
     a, b = stats["office-a"], stats["office-b"]
+    assert (a.office_name, b.office_name) == ("دفتر خدمات قضایی شمارهٔ ۱۲ تهران", "")
     assert (a.batches, a.pages_received, a.pages_held, a.overrides, a.forwarded, a.rejected) == (2, 3, 2, 1, 1, 0)
     assert a.held_by_reason == {"blank": 2} and a.share("blank") == pytest.approx(2 / 3)
     assert a.median_forward_minutes == pytest.approx(90, abs=0.1)
@@ -322,6 +326,7 @@ def test_office_stats_per_office_and_month(db_rt, blank_png, text_png):
 
     rows = list(csv.DictReader(io.StringIO(review.stats_csv(list(stats.values())))))
     assert [r["office"] for r in rows] == ["office-a", "office-b"]
+    assert rows[0]["office_name"] == "دفتر خدمات قضایی شمارهٔ ۱۲ تهران"
     assert rows[0]["period"] == str(period) and rows[0]["pages_received"] == "3"
     assert float(rows[0]["held_share_blank"]) == pytest.approx(0.6667, abs=1e-4)
     assert float(rows[0]["median_forward_minutes"]) == pytest.approx(90, abs=0.1)
