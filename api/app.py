@@ -32,6 +32,7 @@ log = logging.getLogger("khana.api")
 ROUTERS = [
     "api.stations",
     "api.accounts_pages",
+    "api.court",
     "api.review",
 ]
 

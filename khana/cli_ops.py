@@ -1,4 +1,5 @@
-"""Operations commands of the distributed mode: ``khana worker``, ``khana sweeper``, ``khana db-upgrade``.
+"""Operations commands of the distributed mode: ``khana worker``, ``khana sweeper``, ``khana db-upgrade``,
+``khana search-reindex``.
 
 Registered on the main `khana` app by `register(app)` (see the end of khana/cli.py).
 """
@@ -113,7 +114,25 @@ def db_upgrade(
         db.dispose()
 
 
+def search_reindex(
+    missing: bool = typer.Option(False, "--missing", help="only the forwarded filings not in the index yet"),
+) -> None:
+    """(Re)build the full-text index of forwarded filings (backfill after an upgrade; safe to repeat)."""
+    from khana.settings import get_settings
+    from pipeline.court import reindex
+    from storage.database import Database
+
+    db = Database(get_settings().resolved_database_url())
+    try:
+        db.migrate()
+        filings, pages = reindex(db, only_missing=missing)
+        typer.echo(f"indexed {filings} filing(s), {pages} page(s)")
+    finally:
+        db.dispose()
+
+
 def register(app: typer.Typer) -> None:
+    app.command("search-reindex")(search_reindex)
     app.command("worker")(worker)
     app.command("sweeper")(sweeper)
     app.command("db-upgrade")(db_upgrade)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 import ocr
-from pipeline import audit
+from pipeline import audit, court
 from pipeline.runtime import Runtime
 from core.status import BatchStatus, Decision, PageStatus
 from pipeline.decide import image_dpi
@@ -125,4 +125,5 @@ def _deliver(rt: Runtime, s, batch: Batch, pages: list[Page], pdf_sha: str, repo
     info = rt.store.put("deliveries", key, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "application/json")
     s.add(Delivery(batch_id=batch.id, court=batch.court, manifest_key=key, manifest_sha256=info.sha256))
     batch.status = BatchStatus.forwarded
+    court.index_filing(s, batch, pages)  # searchable by the court's clerks, in the delivery's transaction
     audit.record(s, actor, "batch_forwarded", batch_id=batch.id, court=batch.court, manifest=key)

@@ -228,3 +228,33 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class SearchPage(Base):
+    """The full-text index's row for one page of a forwarded filing (see storage/search.py).
+
+    `body` is the page's OCR text in search form split into plain words; the
+    database's own full-text machinery indexes it (SQLite: the FTS5 table
+    `search_fts` kept in step by triggers; PostgreSQL: a generated `tsvector`
+    column with a GIN index). Both are created by migration 0003.
+    """
+
+    __tablename__ = "search_pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(String(32), unique=True)
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    court: Mapped[str] = mapped_column(String(100), index=True)
+    court_token: Mapped[str] = mapped_column(String(40))  # storage.search.court_token(court)
+    seq: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class SearchBatch(Base):
+    """A forwarded filing in the search index: its court and normalised case number (Latin digits only)."""
+
+    __tablename__ = "search_batches"
+    __table_args__ = (Index("ix_search_batches_court_case", "court", "case_key"),)
+
+    batch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    court: Mapped[str] = mapped_column(String(100))
+    case_key: Mapped[str] = mapped_column(String(40), default="")
+    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

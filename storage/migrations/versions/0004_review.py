@@ -1,7 +1,7 @@
 """QA review: overrides (who, when, the reasons held for), rescan requests, rejected filings
 
 Revision ID: 0004
-Revises: 0002a (0003 once the clerk's search migration is merged)
+Revises: 0003
 Create Date: 2026-12-01 15:40:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002a"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
