@@ -99,6 +99,14 @@ def test_qa_lists_held_pages_and_an_override_forwards_the_filing(live_server, te
     reader = PdfReader(io.BytesIO(pdf.content))
     assert len(reader.pages) == 2 and reader.pages[1].extract_text().strip()
     assert httpx.get(f"{live_server.url}/api/v1/review", headers=bearer(qa)).json() == []
+    # the court's clerk finds the filing by a word that only the overridden page has (its text was indexed)
+    clerk = live_server.token("clerk", court=COURT)
+    first_page = set(status["pages"][0]["text"].split())
+    only_second = [w for w in state["text"].split() if len(w) >= 4 and w.isalpha() and w not in first_page]
+    assert only_second
+    found = httpx.get(f"{live_server.url}/api/v1/court/filings", params={"q": only_second[0]}, headers=bearer(clerk),
+                      timeout=30)
+    assert found.status_code == 200 and [f["batch"] for f in found.json()] == [batch], (only_second[0], found.text)
     again = httpx.post(url, json={"reason": "again"}, headers=bearer(qa), timeout=30)
     assert again.status_code == 409 and "QA" in again.json()["detail"]
 
