@@ -17,6 +17,7 @@ office's batches; QA may read problem images and thumbnails of every office; any
 from __future__ import annotations
 
 import logging
+import traceback
 
 import cv2
 import numpy as np
@@ -29,6 +30,7 @@ from api.deps import service
 from api.uploads import declared_length, read_multipart
 from api.web import render
 from core.errors import BadInput as KhanaBadInput
+from core.errors import Unavailable
 from pipeline.metadata import InvalidMetadata, validate_meta
 from pipeline.service import (BadInput, BatchMeta, IdempotencyConflict, KhanaService, NotRescannable, Submitted,
                               Upload)
@@ -91,12 +93,34 @@ def _report(svc: KhanaService, batch_id: str, p: Principal) -> dict:
 
 # --- uploads ---------------------------------------------------------------------------------------------------
 
+async def _handover(fn, uploads: list[Upload], *args, **kw):
+    """Run a service call on uploads in the thread pool, then drop their bytes at once.
+
+    A refusal's traceback keeps the frames that saw the bytes alive until the cyclic garbage collector runs;
+    refused 190 MiB uploads piled up in memory that way. Their frames' locals are cleared here.
+    """
+    try:
+        return await run_in_threadpool(fn, *args, **kw)
+    except BaseException as exc:
+        seen: set[int] = set()
+        e: BaseException | None = exc
+        while e is not None and id(e) not in seen:
+            seen.add(id(e))
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
+            e = e.__cause__ or e.__context__
+        raise
+    finally:
+        for up in uploads:
+            up.data = b""
+
+
 async def _accept_upload(request: Request, p: Principal, svc: KhanaService) -> Submitted:
     """The whole upload path shared by the API and the station page (auth is already done from the headers)."""
     s = svc.rt.config
     limit = s.max_upload_bytes
     declared = declared_length(request, limit)  # 413 at once, before reading a byte
-    async with request.app.state.khana["upload_budget"].reserve(declared):
+    async with request.app.state.khana["upload_budget"].reserve(2 * declared):
         form = await read_multipart(request, limit, max_files=s.max_pages_per_batch)
         try:
             meta = validate_meta(office=p.office if p.via != "open" else (form.get("office") or "local"),
@@ -114,7 +138,7 @@ async def _accept_upload(request: Request, p: Principal, svc: KhanaService) -> S
         if key is not None and not (0 < len(key) <= 150):
             raise HTTPException(400, "Idempotency-Key must be 1-150 characters / کلید تکرار باید ۱ تا ۱۵۰ نویسه باشد")
         try:
-            return await run_in_threadpool(svc.submit_batch, uploads, bmeta,
+            return await _handover(svc.submit_batch, uploads, uploads, bmeta,
                                            idempotency_key=f"{meta.office}:{key}" if key else None,
                                            actor=f"{p.role}:{p.name}", source="api" if p.via == "token" else "web")
         except IdempotencyConflict as exc:
@@ -126,6 +150,10 @@ async def _accept_upload(request: Request, p: Principal, svc: KhanaService) -> S
             raise HTTPException(503, "storage is unavailable; the batch was NOT accepted, retry later / "
                                      "انباره در دسترس نیست؛ دسته پذیرفته نشد، بعداً دوباره بفرستید",
                                 headers={"Retry-After": "30"}) from exc
+        except Unavailable as exc:  # the database: nothing accepted
+            log.warning("upload refused: %s", exc)
+            raise HTTPException(503, exc.one_line(), headers={"Retry-After": "30"}) from exc
+
 
 
 @router.post("/api/v1/batches", status_code=202, tags=["station"],
@@ -148,14 +176,16 @@ async def _accept_rescan(request: Request, p: Principal, svc: KhanaService, batc
     _visible_meta(svc, batch_id, p)
     limit = svc.rt.config.max_upload_bytes
     declared = declared_length(request, limit)
-    async with request.app.state.khana["upload_budget"].reserve(declared):
+    async with request.app.state.khana["upload_budget"].reserve(2 * declared):
         form = await read_multipart(request, limit, max_files=1)
         files = [(name, data) for field, name, data in form.files if field in ("file", "files")]
         if len(files) != 1:
             raise HTTPException(400, "send exactly one file (field `file`) / دقیقاً یک فایل بفرستید")
         key = request.headers.get("idempotency-key")
         try:
-            return await run_in_threadpool(svc.rescan_page, batch_id, seq, Upload(*files[0]),
+            upload = Upload(*files[0])
+            del files, form
+            return await _handover(svc.rescan_page, [upload], batch_id, seq, upload,
                                            idempotency_key=f"rescan:{batch_id}:{key}" if key else None,
                                            actor=f"{p.role}:{p.name}")
         except LookupError:
@@ -169,6 +199,7 @@ async def _accept_rescan(request: Request, p: Principal, svc: KhanaService, batc
         except ObjectStoreError as exc:
             raise HTTPException(503, "storage is unavailable; the rescan was NOT accepted, retry later / "
                                      "انباره در دسترس نیست؛ اسکن دوباره پذیرفته نشد", headers={"Retry-After": "30"}) from exc
+
 
 
 @router.post("/api/v1/batches/{batch_id}/pages/{seq}/rescan", status_code=202, tags=["station"],
@@ -186,8 +217,11 @@ async def rescan(batch_id: str, seq: int, request: Request, p: Principal = Depen
 # --- reading -----------------------------------------------------------------------------------------------------
 
 @router.get("/api/v1/batches/{batch_id}", tags=["station"], summary="A filing's status and page reports")
-def batch_status(batch_id: str, p: Principal = Depends(require("station")), svc: KhanaService = Depends(service)):
-    return _status_body(_report(svc, batch_id, p))
+def batch_status(batch_id: str, request: Request, p: Principal = Depends(require("station")),
+                 svc: KhanaService = Depends(service)):
+    from api import health
+
+    return {**_status_body(_report(svc, batch_id, p)), "waiting": health.batch_waiting(request, batch_id)}
 
 
 @router.get("/api/v1/batches/{batch_id}/pdf", tags=["station"], summary="The searchable PDF (passing pages)")

@@ -4,7 +4,8 @@ stops at the size limit.
 The route authenticates from the headers first (no body is read), refuses an over-limit Content-Length at once
 (413), waits for room in the budget (503 when there is none in time), then streams the body through
 python-multipart's parser, counting bytes and stopping at the limit. Nothing is spooled to temporary files: the
-budget bounds the memory all uploads hold at once.
+budget bounds the memory all uploads hold at once. A request reserves twice its declared size: while a file is
+received and handed over, its bytes exist twice for a moment.
 """
 from __future__ import annotations
 

@@ -103,6 +103,21 @@ def helpers(request: Request, lang: str) -> dict:
     def jdate(d, time: bool = False) -> str:
         return format_date(d, lang, time)
 
+    def code(x) -> Markup:
+        """An office/court code or another identifier: kept left to right; Persian digits only when it has no
+        Latin letters (tehran-civil-12 stays as it is, 11-2301 becomes ۱۱-۲۳۰۱)."""
+        if x is None or x == "":
+            return Markup("—")
+        text = str(x)
+        if lang == "fa" and not any("a" <= c.lower() <= "z" for c in text):
+            text = to_fa_digits(text)
+        return Markup(f'<bdi dir="ltr">{escape(text)}</bdi>')
+
+    def reasons_sentence(codes) -> str:
+        """Several reasons as one sentence: "blurred; faded." / «تار است؛ کم‌رنگ است.»"""
+        parts = [reason_text(c).strip().rstrip(".") for c in codes]
+        return ("؛ " if lang == "fa" else "; ").join(parts) + ("." if parts else "")
+
     def reason_text(code: str) -> str:
         try:
             return reason_message(code, lang)
@@ -123,7 +138,7 @@ def helpers(request: Request, lang: str) -> dict:
         en, fa = STATUS_NAMES.get(status, (status, status))
         return tr(en, fa)
 
-    return {"nav": nav, "role_name": role_name, "status_name": status_name, "tr": tr, "csrf_input": csrf_input, "fa_digits": fa_digits, "jdate": jdate, "reason_text": reason_text,
+    return {"code": code, "reasons_sentence": reasons_sentence, "nav": nav, "role_name": role_name, "status_name": status_name, "tr": tr, "csrf_input": csrf_input, "fa_digits": fa_digits, "jdate": jdate, "reason_text": reason_text,
             "csrf_token": csrf}
 
 

@@ -34,3 +34,11 @@ OPEN_BATCH_STATUSES = (BatchStatus.received, BatchStatus.processing)
 class Decision(StrEnum):
     passed = "pass"
     hold = "hold"
+
+
+class HoldKind(StrEnum):
+    """Why a held page was held, as the station and QA need to know it."""
+
+    hopeless = "hopeless"  # nothing readable (blank, hopelessly blurred, noisy or dark): held without OCR
+    image = "image"  # an image fault (cut off, skew that could not be undone...): held at once, still read for QA
+    reading = "reading"  # held for how the OCR read went (low confidence, lines or text left unread)

@@ -1,6 +1,8 @@
 """The composition root: settings in, a ready `pipeline.runtime.Runtime` out."""
 from __future__ import annotations
 
+import functools
+
 from khana.settings import Settings, get_settings
 from ocr.engine import TesseractEngine
 from pipeline.runtime import Runtime
@@ -20,8 +22,9 @@ def build_runtime(settings: Settings | None = None, *, migrate: bool = True) -> 
     if migrate:
         db.migrate()
         store.ensure_buckets()
-    return Runtime(settings.pipeline_config(), db, store, policy, engine)
+    return Runtime(settings.pipeline_config(), db, store, policy, engine,
+                   rebuild=functools.partial(build_runtime, settings, migrate=False))
 
 
 def ocr_engine(settings: Settings) -> TesseractEngine:
-    return TesseractEngine(lang=settings.ocr_lang, timeout_s=settings.ocr_timeout_s)
+    return TesseractEngine(lang=settings.ocr_lang, timeout_s=settings.ocr_timeout_s, tesseract_cmd=settings.tesseract)

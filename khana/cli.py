@@ -149,7 +149,7 @@ def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, met
     batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
     total = len(batch_of)
 
-    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total), settings=settings)
+    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
     try:
         if as_json:
             worker.run(list(batch_of), batch_of)
@@ -293,6 +293,8 @@ from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, swee
 _register_ops(app)
 from khana.cli_admin import register as _register_admin  # noqa: E402  (khana admin ...)
 _register_admin(app)
+from khana.cli_station import register as _register_station  # noqa: E402  (khana station ...)
+_register_station(app)
 
 def _guarded(run):
     """Run the CLI; a `KhanaError` is printed as one line and exits with its code; a bug is logged."""

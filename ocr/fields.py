@@ -137,7 +137,7 @@ def extract_fields(text: str) -> list[Field]:
 def field_boxes(result, fields: list[Field]) -> list[tuple[int, int, int, int] | None]:
     """Page position (left, top, width, height in pixels) of each field found in
     `result.text` (an ocr.OcrResult), for highlighting in QA views."""
-    from ocr.engine import text_box
+    from ocr.words import text_box
 
     return [text_box(result, f.start, f.end) for f in fields]
 

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ocr.engine import OcrResult, Word
 from ocr.lexicon import in_lexicon
 from ocr.normalize import ALL_DIGITS
+from ocr.words import OcrResult, Word
 
 _PERSIAN = re.compile(r"[\u0621-\u063a\u0641-\u064a\u067e\u0686\u0698\u06a9\u06af\u06cc\u0622\u06c0]")
 _LATIN = re.compile(r"[A-Za-z]")

@@ -35,7 +35,7 @@ import numpy as np
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Pdf, String
 
-from ocr.engine import Word
+from ocr.words import Word
 
 DATA = Path(__file__).resolve().parent / "data"
 GLYPHLESS_TTF = DATA / "glyphless.ttf"

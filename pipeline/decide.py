@@ -22,6 +22,12 @@ from quality.gate import GatePolicy, OcrEvidence
 from quality.page_frame import photo_dpi, rectify_page
 
 
+# Early holds that still leave text worth reading: the page is held at once (the station learns it while
+# the client is at the counter) and then read, so that QA sees its text and case number and an override
+# puts it in the searchable PDF with a text layer. Any other early reason means nothing readable.
+READ_ANYWAY = frozenset({"cut_off", "skew_unrecoverable", "low_resolution"})
+
+
 @dataclass
 class ImageAssessment:
     """What the quality stage learns from the scan alone."""
@@ -33,6 +39,11 @@ class ImageAssessment:
     early_reasons: list[str]  # non-empty: held without OCR
     warnings: list[str] = field(default_factory=list)
     overlay: np.ndarray | None = None  # the QA image of a page held early
+
+    @property
+    def hopeless(self) -> bool:
+        """Held early with nothing worth reading (blank, hopelessly blurred, noisy or dark)."""
+        return bool(self.early_reasons) and not set(self.early_reasons) <= READ_ANYWAY
 
     @property
     def image_dpi(self) -> float:

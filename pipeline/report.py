@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.status import Decision
+from core.status import Decision, HoldKind
 
 
 @dataclass
@@ -25,10 +25,15 @@ class PageReport:
     seconds: float = 0.0
     fields: list[dict[str, Any]] = field(default_factory=list)  # {"kind", "value", "text"}
     warnings: list[str] = field(default_factory=list)
+    # which kind of hold: "hopeless" (nothing readable: held without OCR), "image" (an image fault such as
+    # a cut-off edge, held at once and still read for QA), "reading" (held for how the OCR read went);
+    # None when the page passed
+    hold_kind: HoldKind | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["decision"] = str(Decision(self.decision))
+        d["hold_kind"] = None if self.hold_kind is None else str(HoldKind(self.hold_kind))
         return d
 
     @classmethod
@@ -39,9 +44,11 @@ class PageReport:
             raise ValueError(f"unknown page report field(s): {', '.join(unknown)}")
         r = cls(**{k: v for k, v in d.items() if k in names})
         r.decision = Decision(r.decision)
+        r.hold_kind = None if r.hold_kind is None else HoldKind(r.hold_kind)
         r.reasons, r.fields, r.warnings = list(r.reasons), list(r.fields), list(r.warnings)
         return r
 
-    def hold(self, reasons: list[str]) -> None:
+    def hold(self, reasons: list[str], kind: "HoldKind | None" = None) -> None:
         self.reasons = list(reasons)
         self.decision = Decision.hold if reasons else Decision.passed
+        self.hold_kind = (kind or HoldKind.reading) if reasons else None

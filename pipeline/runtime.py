@@ -6,7 +6,8 @@ per process (workers build their own after fork). Tests build one with a fake OC
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from ocr.engine import OcrEngine
 from pipeline.config import PipelineConfig
@@ -22,6 +23,9 @@ class Runtime:
     store: ObjectStore
     policy: GatePolicy
     ocr: OcrEngine
+    # a picklable zero-argument callable that builds an equivalent runtime in another process (the
+    # embedded worker's pool processes); set by the entry point that built this one
+    rebuild: Callable[[], "Runtime"] | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
         self.db.dispose()

@@ -23,7 +23,7 @@ def _settings(endpoint: str, prefix: str, **kw):
 def store(s3_server):
     from storage.factory import make_object_store
 
-    st = make_object_store(_settings(s3_server.endpoint, f"t{uuid.uuid4().hex[:8]}-"))
+    st = make_object_store("minio", minio=_settings(s3_server.endpoint, f"t{uuid.uuid4().hex[:8]}-").minio_config())
     st.ensure_buckets()
     return st
 
@@ -113,7 +113,7 @@ def test_unreachable_store_raises_objectstoreerror_quickly():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here
-    st = make_object_store(_settings(f"127.0.0.1:{port}", "khana-"))
+    st = make_object_store("minio", minio=_settings(f"127.0.0.1:{port}", "khana-").minio_config())
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailable) as exc:
         st.put("originals", "b/x.png", b"x")

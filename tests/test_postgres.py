@@ -70,7 +70,8 @@ def test_pages_decided_at_once_finalise_the_batch_exactly_once(tmp_path, postgre
         results: list[str] = []
 
         def decide(pid: str) -> None:
-            report = {"decision": "pass", "reasons": []}
+            report = stages.PageReport(file="x.png", page=1)
+            report.hold([])
             barrier.wait()
             results.append(stages._decide(rt, pid, "pending", report, {}, "test"))
 

@@ -27,7 +27,7 @@ def blank_png() -> bytes:
 def srv(tmp_path_factory):
     """One server for the module: small upload limits so the limits are quick to test."""
     s = start_server(tmp_path_factory.mktemp("web") / "home",
-                     {"KHANA_MAX_UPLOAD_BYTES": str(5 * MIB), "KHANA_UPLOAD_BUDGET_BYTES": str(8 * MIB),
+                     {"KHANA_MAX_UPLOAD_BYTES": str(5 * MIB), "KHANA_UPLOAD_BUDGET_BYTES": str(16 * MIB),
                       "KHANA_UPLOAD_WAIT_S": "1"})
     s.tok = {"a": s.token("station", office="office-a"), "b": s.token("station", office="office-b"),
              "qa": s.token("qa"), "clerk": s.token("clerk", court="tehran-civil-12"), "admin": s.token("admin")}
@@ -152,7 +152,7 @@ def test_streamed_body_is_cut_at_the_limit(srv):
 
 
 def test_concurrent_uploads_share_a_byte_budget(srv, blank_png):
-    # a slow upload reserves 5 MiB of the 8 MiB budget and keeps sending nothing
+    # a slow upload reserves 2 x 5 MiB of the 16 MiB budget and keeps sending nothing
     head = (f"POST /api/v1/batches HTTP/1.1\nHost: x\nAuthorization: Bearer {srv.tok['a']}\n"
             f"Content-Type: multipart/form-data; boundary=zz\nContent-Length: {5 * MIB}\n")
     slow, _ = _raw(srv, head, b"--zz\r\n", read=False)

@@ -13,8 +13,13 @@
     list.textContent = "";
     Array.prototype.forEach.call(input.files, function (f, i) {
       var li = document.createElement("li");
-      var name = document.createElement("bdi");
-      name.textContent = digits(i + 1) + ". " + f.name;
+      var name = document.createElement("span");
+      var num = document.createElement("span");
+      num.textContent = digits(i + 1) + ". ";
+      var fname = document.createElement("bdi");
+      fname.setAttribute("dir", "ltr");
+      fname.textContent = f.name;
+      name.appendChild(num); name.appendChild(fname);
       var sz = document.createElement("span");
       sz.className = "muted";
       sz.textContent = size(f.size);
@@ -34,6 +39,13 @@
       });
       zone.addEventListener("drop", function (e) {
         if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; listFiles(input); }
+      });
+    });
+    root.querySelectorAll("[data-chosen-input]").forEach(function (input) {
+      if (input.dataset.ready) return; input.dataset.ready = "1";
+      input.addEventListener("change", function () {
+        var out = input.closest("form").querySelector("[data-chosen]");
+        if (out && input.files.length) out.textContent = input.files[0].name;
       });
     });
     root.querySelectorAll("form[data-upload]").forEach(function (form) {
