@@ -15,9 +15,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
 from api.auth import CsrfMiddleware, WebConfig
 from api.web import STATIC_DIR, install_handlers
@@ -34,6 +32,7 @@ ROUTERS = [
     "api.accounts_pages",
     "api.court",
     "api.review",
+    "api.health",
 ]
 
 
@@ -94,24 +93,6 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
     app.add_middleware(CsrfMiddleware, cookie_secure=cookie_secure)
     install_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-
-    @app.get("/healthz", tags=["service"])
-    def healthz():
-        rt_ = state["rt"]
-        checks = {}
-        try:
-            with rt_.db.session() as s:
-                s.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["database"] = f"error: {exc.__class__.__name__}"
-        try:
-            rt_.store.ensure_buckets()
-            checks["object_store"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["object_store"] = f"error: {exc.__class__.__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503)
 
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)

@@ -30,6 +30,7 @@ from api.deps import service
 from api.uploads import declared_length, read_multipart
 from api.web import render
 from core.errors import BadInput as KhanaBadInput
+from core.errors import Unavailable
 from pipeline.metadata import InvalidMetadata, validate_meta
 from pipeline.service import (BadInput, BatchMeta, IdempotencyConflict, KhanaService, NotRescannable, Submitted,
                               Upload)
@@ -149,6 +150,9 @@ async def _accept_upload(request: Request, p: Principal, svc: KhanaService) -> S
             raise HTTPException(503, "storage is unavailable; the batch was NOT accepted, retry later / "
                                      "انباره در دسترس نیست؛ دسته پذیرفته نشد، بعداً دوباره بفرستید",
                                 headers={"Retry-After": "30"}) from exc
+        except Unavailable as exc:  # the database: nothing accepted
+            log.warning("upload refused: %s", exc)
+            raise HTTPException(503, exc.one_line(), headers={"Retry-After": "30"}) from exc
 
 
 
@@ -213,8 +217,11 @@ async def rescan(batch_id: str, seq: int, request: Request, p: Principal = Depen
 # --- reading -----------------------------------------------------------------------------------------------------
 
 @router.get("/api/v1/batches/{batch_id}", tags=["station"], summary="A filing's status and page reports")
-def batch_status(batch_id: str, p: Principal = Depends(require("station")), svc: KhanaService = Depends(service)):
-    return _status_body(_report(svc, batch_id, p))
+def batch_status(batch_id: str, request: Request, p: Principal = Depends(require("station")),
+                 svc: KhanaService = Depends(service)):
+    from api import health
+
+    return {**_status_body(_report(svc, batch_id, p)), "waiting": health.batch_waiting(request, batch_id)}
 
 
 @router.get("/api/v1/batches/{batch_id}/pdf", tags=["station"], summary="The searchable PDF (passing pages)")

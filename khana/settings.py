@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 200 * 1024 * 1024
     max_pages_per_batch: int = 500
     max_image_pixels: int = 120_000_000
+    max_render_pixels: int = Field(50_000_000, description="a PDF page larger than this at raster_dpi is rendered at a "
+                                   "lower resolution (pixels are bounded before rendering)")
+    page_cpu_s: float = Field(120.0, description="CPU seconds one page stage may use (decode, correction, measures); "
+                              "then the page is held as processing_timeout")
 
     api_tokens: str = Field("", description="station API tokens: 'token=office,token2=office2'; empty = no auth "
                             "(allowed only on a loopback address)")
@@ -67,8 +71,14 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(20, description="retries of a step after a transient error (store, database, broker)")
     retry_backoff_max_s: int = Field(60, description="cap of the exponential retry back-off")
     ocr_task_time_limit_s: int = Field(600, description="hard time limit of one OCR task (the pool process is replaced)")
-    sweep_interval_s: float = Field(30.0, description="how often the sweeper looks for stuck pages and batches")
-    stuck_after_s: float = Field(900.0, description="a page untouched this long in pending/corrected is re-driven")
+    sweep_interval_s: float = Field(15.0, description="how often the sweeper looks for expired leases and lost work")
+    page_lease_s: float = Field(45.0, description="a page being worked on is leased this long, renewed while its "
+                                "process lives; an expired lease is re-driven at the next sweep")
+    lease_renew_s: float = Field(15.0, description="how often the working process renews its page's lease")
+    page_max_attempts: int = Field(3, description="a page stage (or a batch's finalise) that crashed or failed this "
+                                   "many times is parked for QA (held processing_error / batch failed)")
+    stuck_after_s: float = Field(900.0, description="a page waiting in a queue (no lease) this long is re-driven "
+                                 "(its message was lost)")
     sweep_max_redrives: int = Field(5, description="re-drives of one page before the sweeper gives up and reports it")
 
     # web service: sessions, login rate limit, concurrent uploads
@@ -95,7 +105,9 @@ class Settings(BaseSettings):
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(raster_dpi=self.raster_dpi, max_upload_bytes=self.max_upload_bytes,
                               max_pages_per_batch=self.max_pages_per_batch, max_image_pixels=self.max_image_pixels,
-                              workers=self.workers)
+                              workers=self.workers, max_render_pixels=self.max_render_pixels,
+                              lease_s=self.page_lease_s, lease_renew_s=self.lease_renew_s,
+                              max_attempts=self.page_max_attempts, page_cpu_s=self.page_cpu_s)
 
     def minio_config(self) -> MinioConfig:
         return MinioConfig(endpoint=self.minio_endpoint, access_key=self.minio_access_key,

@@ -4,13 +4,20 @@ The searchable PDF holds the passing pages. The batch is forwarded (a delivery
 with a manifest of SHA-256 digests in the court's `deliveries` folder) only when
 every active page passed the gates; otherwise it waits in QA as `held`.
 Re-running finalise on a finished batch changes nothing.
+
+`finalise_or_park` is what the workers call: a finalise that fails the same way `max_attempts` times (a
+missing or corrupted page object, a bug) parks the batch as `failed` with the error (audited
+`batch_parked`) instead of being retried by every sweep forever; an outage (store, database) is not
+counted and propagates for the worker to retry.
 """
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 import ocr
 from pipeline import audit, court
@@ -18,7 +25,10 @@ from pipeline.runtime import Runtime
 from core.status import BatchStatus, Decision, PageStatus
 from pipeline.decide import image_dpi
 from pipeline.stages import decode_png
-from storage.models import Batch, Delivery, Page
+from core.errors import Unavailable  # noqa: E402
+from storage.models import AuditEvent, Batch, Delivery, Page
+
+log = logging.getLogger("khana.pipeline")
 
 
 def batch_report(batch: Batch, pages: list[Page]) -> dict:
@@ -127,3 +137,31 @@ def _deliver(rt: Runtime, s, batch: Batch, pages: list[Page], pdf_sha: str, repo
     batch.status = BatchStatus.forwarded
     court.index_filing(s, batch, pages)  # searchable by the court's clerks, in the delivery's transaction
     audit.record(s, actor, "batch_forwarded", batch_id=batch.id, court=batch.court, manifest=key)
+
+
+def finalise_or_park(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
+    """`finalise_batch`, parking the batch as `failed` after `max_attempts` failures that are not outages."""
+    try:
+        return finalise_batch(rt, batch_id, actor)
+    except (Unavailable, OperationalError, InterfaceError, DisconnectionError, ConnectionError, TimeoutError):
+        raise  # an outage: the worker retries, nothing is counted
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        parked = 0
+        with rt.db.session() as s:
+            audit.record(s, actor, "batch_finalise_failed", batch_id=batch_id, error=detail)
+            s.flush()
+            failures = s.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.batch_id == batch_id, AuditEvent.action == "batch_finalise_failed"))
+            if failures >= rt.config.max_attempts:
+                parked = s.execute(update(Batch).where(Batch.id == batch_id, Batch.status.in_(
+                    (BatchStatus.received, BatchStatus.processing))).values(status=BatchStatus.failed)).rowcount
+                if parked:
+                    audit.record(s, actor, "batch_parked", batch_id=batch_id, failures=failures, error=detail)
+        if failures < rt.config.max_attempts:
+            log.warning("batch %s: finalise failed (%d of %d): %s", batch_id, failures, rt.config.max_attempts, detail)
+            raise
+        if parked:
+            log.error("batch %s: finalise failed %d times (%s): parked as failed for an operator", batch_id,
+                      failures, detail)
+        return BatchStatus.failed

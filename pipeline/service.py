@@ -16,8 +16,12 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy.exc import InterfaceError as DbInterfaceError
+from sqlalchemy.exc import OperationalError as DbOperationalError
 
 from core.errors import BadInput  # noqa: F401 - re-exported: the entry points catch it here
+from core.errors import Unavailable
+from core.text import printable
 from core.status import Decision, PageStatus
 from pipeline import audit
 from pipeline.decode import FileInfo, UnreadableFile, inspect
@@ -47,6 +51,12 @@ def filing_fingerprint(meta: "BatchMeta", uploads: "list[Upload]") -> str:
            "document_type": meta.document_type, "deadline": meta.deadline.isoformat() if meta.deadline else None,
            "files": [hashlib.sha256(u.data).hexdigest() for u in uploads]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class DatabaseUnavailable(Unavailable):
+    """The metadata database cannot be reached: nothing was accepted (transient: retry later)."""
+
+    message_fa = "پایگاه داده در دسترس نیست؛ پرونده پذیرفته نشد، کمی بعد دوباره بفرستید"
 
 
 @dataclass
@@ -121,14 +131,17 @@ class KhanaService:
         for up in uploads:
             total += len(up.data)
             if total > s.max_upload_bytes:
-                raise BadInput(f"the batch is larger than {s.max_upload_bytes // (1024 * 1024)} MiB")
+                mib = s.max_upload_bytes // (1024 * 1024)
+                raise BadInput(f"the batch is larger than {mib} MiB", fa=f"حجم این پرونده بیشتر از {mib} مگابایت است")
+            name = printable(up.name, 200)
             try:
                 infos.append(inspect(up.data, max_pixels=s.max_image_pixels))
             except UnreadableFile as exc:
-                raise BadInput(f"{up.name}: {exc}") from exc
+                raise BadInput(f"{name}: {exc.message}", fa=f"{name}: {exc.message_fa}") from exc
         n_pages = sum(i.page_count for i in infos)
         if n_pages > s.max_pages_per_batch:
-            raise BadInput(f"the batch has {n_pages} pages; at most {s.max_pages_per_batch} are accepted")
+            raise BadInput(f"the batch has {n_pages} pages; at most {s.max_pages_per_batch} are accepted",
+                           fa=f"این پرونده {n_pages} صفحه دارد؛ حداکثر {s.max_pages_per_batch} صفحه پذیرفته می‌شود")
         return infos
 
     def submit_batch(self, uploads: list[Upload], meta: BatchMeta, *, idempotency_key: str | None = None,
@@ -139,7 +152,11 @@ class KhanaService:
         """
         fingerprint = filing_fingerprint(meta, uploads) if idempotency_key else None
         if idempotency_key:
-            existing = self._by_key(idempotency_key, fingerprint)
+            try:
+                existing = self._by_key(idempotency_key, fingerprint)
+            except (DbOperationalError, DbInterfaceError) as exc:
+                raise DatabaseUnavailable(f"the database is unavailable ({type(exc.orig or exc).__name__}); the "
+                                          "batch was NOT accepted, retry later") from exc
             if existing:
                 return existing
         if infos is None or len(infos) != len(uploads):
@@ -153,7 +170,7 @@ class KhanaService:
             for pos, (up, info) in enumerate(zip(uploads, infos), start=1):
                 key = f"{batch.id}/{pos:03d}-{_safe_name(up.name)}"
                 stored = self.rt.store.put("originals", key, up.data, info.content_type)
-                files.append(OriginalFile(batch_id=batch.id, position=pos, name=up.name, kind=info.kind, object_key=key,
+                files.append(OriginalFile(batch_id=batch.id, position=pos, name=printable(up.name, 500), kind=info.kind, object_key=key,
                                           sha256=stored.sha256, size=stored.size, page_count=info.page_count))
             page_ids = self._record(batch, files, meta, actor)
         except DbIntegrityError:
@@ -162,6 +179,10 @@ class KhanaService:
             if existing:  # a concurrent retry with the same key won the race: answer with its batch
                 return existing
             raise
+        except (DbOperationalError, DbInterfaceError) as exc:
+            self._forget(files)  # nothing half-recorded: no records, no orphaned originals
+            raise DatabaseUnavailable(f"the database is unavailable ({type(exc.orig or exc).__name__}); the batch "
+                                      "was NOT accepted, retry later") from exc
         except BaseException:
             self._forget(files)  # nothing half-recorded: no records, no orphaned originals
             raise

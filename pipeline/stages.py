@@ -9,6 +9,10 @@ Each step is idempotent and safe to re-run. A page is decided exactly once: the 
 conditional UPDATE on the page's status, so a re-delivered task (a worker killed mid-OCR, a sweeper re-drive)
 finds the page decided and does nothing. An image or OCR failure that is the page's fault holds the page as
 `processing_error` for QA; a store or database outage propagates for the worker to retry.
+
+Each stage leases its page while it works (`pipeline.lease`: claimed at the start, renewed by a heartbeat,
+released with the result) and runs under a CPU budget (`pipeline.limits`). A stage that crashed or failed
+`max_attempts` times is not run again: the page is parked for QA (`park`).
 """
 from __future__ import annotations
 
@@ -23,20 +27,24 @@ import numpy as np
 from sqlalchemy import func, select, update
 
 import ocr
-from core.errors import MissingDependency
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+from core.errors import MissingDependency, Unavailable
 from core.status import OPEN_PAGE_STATUSES, BatchStatus, HoldKind, PageStatus
-from pipeline import audit
+from pipeline import audit, lease
+from pipeline.limits import PageTimeLimit, cpu_budget
 from pipeline.decide import (ImageAssessment, assess_image, assess_read, image_dpi, measures_from_record)
 from pipeline.decode import UnreadableFile, decode_page
 from pipeline.report import PageReport
 from pipeline.runtime import Runtime
 from storage.models import Batch, Page
 
-Next = Literal["ocr", "finalise", "done"]
+# "busy": another live process holds the page's lease (it is being worked on); the caller may try again later
+Next = Literal["ocr", "finalise", "done", "busy"]
 
 log = logging.getLogger("khana.pipeline")
 
-__all__ = ["run_quality", "run_ocr", "run_page", "encode_png", "decode_png", "image_dpi", "base_report", "Next"]
+__all__ = ["run_quality", "run_ocr", "run_page", "park", "encode_png", "decode_png", "image_dpi", "base_report", "Next"]
 
 # Corrected pages are nearly bi-level (white paper, normalised ink): run-length deflate without
 # PNG's row filters is 4x faster than the default and smaller (A4 300 dpi: ~0.03 s, ~160 KiB).
@@ -82,7 +90,7 @@ def _decide(rt: Runtime, page_id: str, from_status: PageStatus, report: PageRepo
             update(Page)
             .where(Page.id == page_id, Page.status == from_status)
             .values(status=PageStatus.decided, decision=str(report.decision), reasons=report.reasons,
-                    report=report.as_dict(), **values)
+                    report=report.as_dict(), lease_until=None, **values)
         )
         if res.rowcount != 1:
             return "done"  # someone else decided it first
@@ -117,16 +125,22 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
     """The quality stage of one page: decode its original, assess the image, store the corrected page.
 
     Returns "ocr" when the page goes on to OCR, "finalise" when this decided the batch's last open page
-    (held early), "done" otherwise (already decided or superseded, or decided early with pages still open).
+    (held early), "done" otherwise (already decided or superseded, decided early with pages still open, or
+    leased by another live process).
     """
-    t0 = time.perf_counter()
     with rt.db.session() as s:
         page = s.get(Page, page_id)
         if page is None or page.status in (PageStatus.decided, PageStatus.superseded):
             return "done"
         if page.status == PageStatus.corrected:
             return "ocr"
-        s.execute(update(Page).where(Page.id == page_id).values(attempts=Page.attempts + 1))
+    return _leased(rt, page_id, PageStatus.pending, actor, lambda: _quality(rt, page_id, actor, handoff))
+
+
+def _quality(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Next:
+    t0 = time.perf_counter()
+    with rt.db.session() as s:
+        page = s.get(Page, page_id)
         s.execute(update(Batch).where(Batch.id == page.batch_id, Batch.status == BatchStatus.received)
                   .values(status=BatchStatus.processing))
         report = base_report(page)
@@ -134,14 +148,17 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
         corrected_key, overlay_key = _page_key(page, "corrected.png"), _page_key(page, "problems.png")
     data = rt.store.get("originals", file_key, file_sha)
     try:
-        decoded = decode_page(data, file_page, dpi=rt.config.raster_dpi, max_pixels=rt.config.max_image_pixels)
+        decoded = decode_page(data, file_page, dpi=rt.config.raster_dpi, max_pixels=rt.config.max_image_pixels,
+                              max_render_pixels=rt.config.max_render_pixels)
     except UnreadableFile as exc:
         report.hold(["unreadable_file"])
-        report.warnings.append(str(exc))
+        report.warnings.append(exc.one_line())
         report.seconds = round(_elapsed(t0), 3)
         return _decide(rt, page_id, PageStatus.pending, report, {"seconds": report.seconds}, actor)
     try:
         a: ImageAssessment = assess_image(decoded.image, decoded.dpi, rt.policy)
+    except PageTimeLimit:
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug or an image the code cannot handle
         return _processing_error(rt, page_id, PageStatus.pending, report, exc, t0, actor)
     report.skew_degrees = round(float(a.corrected.skew_degrees), 2) + 0.0  # never "-0.0"
@@ -168,7 +185,8 @@ def run_quality(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Hand
     with rt.db.session() as s:
         res = s.execute(
             update(Page).where(Page.id == page_id, Page.status == PageStatus.pending)
-            .values(status=PageStatus.corrected, report=report.as_dict(), seconds=seconds, **values)
+            .values(status=PageStatus.corrected, report=report.as_dict(), seconds=seconds, lease_until=None,
+                    attempts=0, **values)
         )
     if res.rowcount == 1 and handoff is not None:
         handoff.image, handoff.measures = a.corrected.image, a.measures
@@ -181,6 +199,10 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
     Returns "finalise" when this decided the batch's last open page, "done" otherwise. A missing Tesseract
     (`MissingDependency`) propagates: it is the installation's fault, not the page's.
     """
+    return _leased(rt, page_id, PageStatus.corrected, actor, lambda: _ocr(rt, page_id, actor, handoff))
+
+
+def _ocr(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Next:
     t0 = time.perf_counter()
     with rt.db.session() as s:
         page = s.get(Page, page_id)
@@ -210,7 +232,7 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
                         declared_case=declared_case, warnings=report.warnings)
         # encode the page for the searchable PDF here, in parallel, not in the batch's finalise step
         pdf_image = ocr.encode_page_image(image)
-    except (MissingDependency, ocr.OcrError):
+    except (MissingDependency, ocr.OcrError, PageTimeLimit):
         raise  # Tesseract or its language data missing: an installation problem, not the page's
     except Exception as exc:  # noqa: BLE001
         return _processing_error(rt, page_id, PageStatus.corrected, report, exc, t0, actor)
@@ -271,4 +293,72 @@ def run_page(rt: Runtime, page_id: str, actor: str = "worker") -> Next:
     nxt = run_quality(rt, page_id, actor, handoff)
     if nxt == "ocr":
         nxt = run_ocr(rt, page_id, actor, handoff)
+    return "done" if nxt == "busy" else nxt  # busy: its process lives (or its lease runs out: the sweep re-drives)
+
+
+# --- leases, attempts and parking ------------------------------------------------------------------------
+def _is_outage(exc: BaseException) -> bool:
+    """A store, database or network outage: nobody's fault, the worker retries the step."""
+    return isinstance(exc, (Unavailable, OperationalError, InterfaceError, DisconnectionError, ConnectionError,
+                            TimeoutError))
+
+
+def _leased(rt: Runtime, page_id: str, status: PageStatus, actor: str, work) -> Next:
+    """Run `work` holding the page's lease, under the CPU budget; park the page after `max_attempts`."""
+    attempt = lease.claim(rt, page_id, status)
+    if attempt is None:  # it moved on, or a live process holds it (if that process dies, its lease runs out)
+        with rt.db.session() as s:
+            now_status = s.scalar(select(Page.status).where(Page.id == page_id))
+        return "busy" if now_status == status else "done"
+    if attempt > rt.config.max_attempts:
+        return park(rt, page_id, status, actor,
+                    detail=f"stopped {attempt - 1} times without finishing (worker lost or failed)")
+    try:
+        with lease.Heartbeat(rt, page_id), cpu_budget(rt.config.page_cpu_s):
+            return work()
+    except PageTimeLimit:
+        log.warning("page %s: CPU budget of %.0f s exceeded; held as processing_timeout", page_id,
+                    rt.config.page_cpu_s)
+        return park(rt, page_id, status, actor, reason="processing_timeout",
+                    detail=f"stopped after {rt.config.page_cpu_s:g} s of CPU time")
+    except (MissingDependency, ocr.OcrError):
+        lease.release(rt, page_id, forget_attempt=True)
+        raise  # the installation's fault: not counted against the page
+    except Exception as exc:
+        if _is_outage(exc):
+            lease.release(rt, page_id, forget_attempt=True)
+            raise
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            with rt.db.session() as s:
+                audit.record(s, actor, "page_failed", batch_id=s.scalar(select(Page.batch_id).where(Page.id == page_id)),
+                             page_id=page_id, status=str(status), attempt=attempt, error=detail)
+        except Exception:  # noqa: BLE001
+            pass
+        if attempt >= rt.config.max_attempts:
+            log.error("page %s failed %d times (%s): parked for QA", page_id, attempt, detail)
+            return park(rt, page_id, status, actor, detail=f"failed {attempt} times: {detail}")
+        lease.release(rt, page_id, retry_soon=True)  # the sweeper tries it again at its next round
+        raise
+
+
+def park(rt: Runtime, page_id: str, from_status: PageStatus, actor: str, *, reason: str = "processing_error",
+         detail: str = "") -> Next:
+    """Decide a page that cannot be processed as held (`reason`, the error among its warnings), for QA.
+
+    Audited as `page_parked`; the page is decided, so nothing retries it again. Returns what `_decide` does.
+    """
+    with rt.db.session() as s:
+        page = s.get(Page, page_id)
+        if page is None or page.status != from_status:
+            return "done"
+        report = PageReport.from_dict(page.report) if page.report else base_report(page)
+        batch_id, attempts = page.batch_id, page.attempts
+    report.hold([reason])
+    if detail:
+        report.warnings.append(detail[:500])
+    nxt = _decide(rt, page_id, from_status, report, {}, actor)
+    with rt.db.session() as s:
+        audit.record(s, actor, "page_parked", batch_id=batch_id, page_id=page_id, reason=reason, attempts=attempts,
+                     detail=detail[:500])
     return nxt

@@ -81,3 +81,18 @@ def run_khana(*args: str, env: dict | None = None, cwd: Path | None = None, time
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "khana.cli"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, timeout=timeout)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    """One line saying what was skipped and why (services missing on this machine, ...), grouped by reason."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for rep in skipped:
+        lr = rep.longrepr
+        reason = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    terminalreporter.write_line(f"khana: {len(skipped)} test(s) skipped: {parts}")

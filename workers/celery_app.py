@@ -97,6 +97,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_channel_error_retry=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_max_tasks_per_child=200,  # bounds any slow leak in OCR libraries
+        # a pool process replacing a killed one builds its runtime first (database engine, store, policy): on a
+        # loaded machine that takes more than Celery's 4 s, and Celery would kill it again and again
+        worker_proc_alive_timeout=60.0,
         worker_hijack_root_logger=False,
         timezone="UTC",
         enable_utc=True,

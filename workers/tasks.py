@@ -2,13 +2,18 @@
 
 ``khana.quality(page_id, priority)``  -> `pipeline.stages.run_quality`, then publishes OCR
 ``khana.ocr(page_id, priority)``      -> `pipeline.stages.run_ocr` (decides the page)
-``khana.finalise(batch_id, priority)`` -> `pipeline.finalise.finalise_batch`
+``khana.finalise(batch_id, priority)`` -> `pipeline.finalise.finalise_or_park`
 
 These are the same steps the embedded worker runs in-process; nothing here decides
 anything. Each pool process builds its own `Runtime` (database engine, object store)
 after the fork. Transient errors (object store, database or broker briefly down) are
 retried with exponential back-off; whatever is still stuck after that, the sweeper
 re-drives later. A re-delivered task is harmless: a decided page is never decided again.
+
+A stage finds its page "busy" when another process holds the page's lease: a message re-delivered at once
+after its pool process was killed finds the dead process's lease still live. It is retried once the lease
+can have run out (`KHANA_PAGE_LEASE_S`), so the page is taken up again within about a lease, with or
+without a sweeper.
 """
 from __future__ import annotations
 
@@ -113,17 +118,31 @@ def _actor(task) -> str:
     return f"worker:{task.request.hostname or 'celery'}"
 
 
-@app.task(bind=True, name=TASK_QUALITY, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def _retry_when_lease_runs_out(task):
+    """The page is leased by another process (maybe a dead one): look again when its lease can have run out."""
+    countdown = max(1.0, runtime().config.lease_s)
+    log.info("%s(%s): page leased by another process; looking again in %.0f s", task.name, task.request.args, countdown)
+    raise task.retry(countdown=countdown, max_retries=None)
+
+
+@app.task(bind=True, name=TASK_QUALITY, acks_late=True, reject_on_worker_lost=True, max_retries=None,
+          time_limit=get_settings().ocr_task_time_limit_s)
 def quality_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
+    from celery.exceptions import Retry
+
     from pipeline.stages import run_quality
 
     priority = clamp_priority(priority)
     try:
         nxt = run_quality(runtime(), page_id, actor=_actor(self))
+        if nxt == "busy":
+            _retry_when_lease_runs_out(self)
         if nxt == "ocr":
             publish(app, TASK_OCR, page_id, priority)
         elif nxt == "finalise":
             _publish_finalise_of(page_id, priority)
+    except Retry:
+        raise
     except Exception as exc:  # noqa: BLE001
         _retry_or_raise(self, exc)
     return nxt
@@ -132,13 +151,19 @@ def quality_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
 @app.task(bind=True, name=TASK_OCR, acks_late=True, reject_on_worker_lost=True, max_retries=None,
           time_limit=get_settings().ocr_task_time_limit_s)
 def ocr_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
+    from celery.exceptions import Retry
+
     from pipeline.stages import run_ocr
 
     priority = clamp_priority(priority)
     try:
         nxt = run_ocr(runtime(), page_id, actor=_actor(self))
+        if nxt == "busy":
+            _retry_when_lease_runs_out(self)
         if nxt == "finalise":
             _publish_finalise_of(page_id, priority)
+    except Retry:
+        raise
     except Exception as exc:  # noqa: BLE001
         _retry_or_raise(self, exc)
     return nxt
@@ -146,10 +171,10 @@ def ocr_task(self, page_id: str, priority: int = DEFAULT_PRIORITY) -> str:
 
 @app.task(bind=True, name=TASK_FINALISE, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def finalise_task(self, batch_id: str, priority: int = DEFAULT_PRIORITY) -> str:
-    from pipeline.finalise import finalise_batch
+    from pipeline.finalise import finalise_or_park
 
     try:
-        return finalise_batch(runtime(), batch_id, actor=_actor(self))
+        return finalise_or_park(runtime(), batch_id, actor=_actor(self))
     except Exception as exc:  # noqa: BLE001
         _retry_or_raise(self, exc)
 
