@@ -137,7 +137,10 @@ def test_database_down_at_upload_is_503_and_nothing_accepted(tmp_path, s3_server
                             minio_secret_key="khana-test-secret", bucket_prefix="dbdown-")
         rt = build_runtime(settings)
         rec = Recorder()
-        with TestClient(create_app(rt, rec, settings=settings)) as c:
+        from pipeline.accounts import Accounts
+
+        _tid, tok = Accounts(rt.db).create_token("station", office="11-2301")
+        with TestClient(create_app(rt, rec, settings=settings), headers={"Authorization": f"Bearer {tok}"}) as c:
             pg.stop("immediate")
             r = c.post("/api/v1/batches", data=form, files=[("files", ("p.png", buf.getvalue(), "image/png"))],
                        headers={"Idempotency-Key": "k1"})
