@@ -182,7 +182,7 @@ def install_handlers(app) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         if wants_html(request) and exc.status_code in (400, 404, 405, 409, 413, 422, 429, 503):
-            return render(request, "error.html", status_code=exc.status_code, code=exc.status_code,
+            return render(request, "error.html", status_code=exc.status_code, status=exc.status_code,
                           detail=exc.detail if exc.status_code != 404 else None)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
