@@ -159,9 +159,6 @@ def test_override_of_a_page_held_before_its_read_reads_it_and_forwards_the_filin
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="main (16:10): run_ocr's lease claim wants a `corrected` page, so a page held for an image "
-                          "fault is not read for QA after its decision; test_pipeline_flow.py::test_page_held_for_an_"
-                          "image_fault_is_decided_at_once_then_read_for_qa fails on main for the same reason")
 def test_override_of_a_page_read_for_qa_keeps_its_read(db_rt, text_png, cut_png):
     batch, pids = submit(db_rt, [("petition.png", text_png), ("annex.png", cut_png)])
     (held,) = review.held_pages(db_rt)
