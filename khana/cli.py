@@ -14,25 +14,60 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Khana (خوانا): legible, searchable scans for the courts.")
+from core.errors import ExitCode, KhanaError, OutputError
+
+class _KhanaApp(typer.Typer):
+    """The `khana` command: Khana's own errors become one line and their exit code, never a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        return _guarded(lambda: super(_KhanaApp, self).__call__(*args, **kwargs))
+
+
+app = _KhanaApp(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                help="Khana (خوانا): legible, searchable scans for the courts.")
 err = Console(stderr=True)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_HELD = 0, 2, 3
+EXIT_OK, EXIT_BAD_INPUT, EXIT_HELD = ExitCode.ok, ExitCode.bad_input, ExitCode.held
 
 
-def _fail(message: str) -> None:
-    sys.stderr.write(f"khana: error: {message}\n")  # one plain line: scripts and stations parse it
-    raise typer.Exit(EXIT_BAD_INPUT)
+def _fail(message: str, code: ExitCode = ExitCode.bad_input) -> None:
+    sys.stderr.write(f"khana: error: {_printable(message)}\n")  # one plain line: scripts and stations parse it
+    raise typer.Exit(int(code))
 
 
-def _unique_stems(files: list[Path]) -> list[str]:
-    seen: Counter[str] = Counter()
-    stems = []
+_CONTROL = {c: "?" for c in range(0x20)} | {0x7F: "?"} | {c: "?" for c in (0x200E, 0x200F, *range(0x202A, 0x202F),
+                                                                           *range(0x2066, 0x206A))}
+
+
+def _printable(text: str) -> str:
+    """One line without control or bidi-override characters (a hostile file name cannot fake the output)."""
+    return str(text).translate(_CONTROL)
+
+
+_NAME_BYTES = 200  # output names stay well within the file system's 255-byte limit with their suffixes
+
+
+def _output_stems(files: list[Path]) -> list[str]:
+    """One distinct, safe output name per input: `good.png` and `good.jpg` never write the same `good.pdf`."""
+    def clip(name: str) -> str:
+        name = _printable(name).replace("/", "_").strip() or "file"
+        while len(name.encode("utf-8")) > _NAME_BYTES:
+            name = name[:-1]
+        return name
+
+    stems = Counter(clip(f.stem) for f in files)
+    out: list[str] = []
+    taken: set[str] = set()
     for f in files:
-        seen[f.stem] += 1
-        stems.append(f.stem if seen[f.stem] == 1 else f"{f.stem}-{seen[f.stem]}")
-    return stems
+        stem = clip(f.stem)
+        name = stem if stems[stem] == 1 else clip(f.name)  # same stem: keep the extension in the name
+        n, candidate = 1, name
+        while candidate in taken:
+            n += 1
+            candidate = f"{clip(name)}-{n}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
 
 
 @app.command()
@@ -53,45 +88,76 @@ def process(
     """
     from pipeline.service import BatchMeta, Upload
 
+    from khana.bootstrap import ocr_engine
+    from khana.settings import get_settings
+
+    # every argument is checked before any work starts
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: exists and is not a folder / مسیر خروجی پوشه نیست")
+    from pipeline.metadata import (InvalidMetadata, normalise_case_number, validate_code,
+                                   validate_document_type)
+
+    try:  # the same rules as the API and the station page
+        office, court = validate_code(office, "office", required=False), validate_code(court, "court", required=False)
+        case_number, document_type = normalise_case_number(case_number), validate_document_type(document_type)
+    except InvalidMetadata as exc:
+        _fail(exc.one_line())
     uploads: list[Upload] = []
     for f in files:
-        if not f.is_file():
-            _fail(f"{f}: no such file")
-        try:
-            uploads.append(Upload(str(f), f.read_bytes()))
-        except OSError as exc:
-            _fail(f"{f}: cannot be read ({exc.strerror})")
+        uploads.append(Upload(str(f), _read_input(f)))
+    settings = get_settings()
+    ocr_engine(settings).check()  # Tesseract and its Persian model: fail now, not after the first page
 
     scratch = None
     if not keep and "KHANA_HOME" not in os.environ and "KHANA_DATABASE_URL" not in os.environ:
         # A local run's records live in a scratch workspace; its results go to --out.
         scratch = tempfile.TemporaryDirectory(prefix="khana-")
-        os.environ["KHANA_HOME"] = scratch.name
+        settings = settings.model_copy(update={"home": Path(scratch.name)})
     try:
-        _process(files, uploads, out, as_json, BatchMeta(office=office, court=court, case_number=case_number,
-                                                          document_type=document_type))
+        _process(settings, files, uploads, out, as_json, BatchMeta(office=office, court=court, case_number=case_number,
+                                                                    document_type=document_type))
     finally:
         if scratch is not None:
             scratch.cleanup()
 
 
-def _process(files: list[Path], uploads, out: Path, as_json: bool, meta) -> None:
-    from pipeline.runtime import Runtime
+def _read_input(f: Path) -> bytes:
+    """The bytes of one input file, or one clear line (exit 2) saying why not."""
+    import stat
+
+    try:
+        st = f.stat()
+    except FileNotFoundError:
+        _fail(f"{f}: no such file / چنین فایلی نیست")
+    except OSError as exc:
+        _fail(f"{f}: cannot be read ({exc.strerror}) / فایل خوانده نمی‌شود")
+    if stat.S_ISDIR(st.st_mode):
+        _fail(f"{f}: is a folder, not a file / این یک پوشه است، نه فایل")
+    if not stat.S_ISREG(st.st_mode):
+        _fail(f"{f}: is not a regular file (a device, pipe or socket) / فایل عادی نیست")
+    try:
+        return f.read_bytes()
+    except OSError as exc:
+        _fail(f"{f}: cannot be read ({exc.strerror}) / فایل خوانده نمی‌شود")
+
+
+def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, meta) -> None:
+    from khana.bootstrap import build_runtime
     from pipeline.service import BadInput, KhanaService
     from workers.embedded import EmbeddedWorker
 
-    rt = Runtime.from_settings()
+    rt = build_runtime(settings)
     service = KhanaService(rt)
     try:  # every file is checked before any is submitted: bad input leaves nothing behind
         infos = [service.check([u]) for u in uploads]
     except BadInput as exc:
         rt.close()
-        _fail(str(exc))
+        _fail(exc.one_line() if isinstance(exc, KhanaError) else str(exc))
     submitted = [service.submit_batch([u], meta, actor="cli", source="cli", infos=i) for u, i in zip(uploads, infos)]
     batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
     total = len(batch_of)
 
-    worker = EmbeddedWorker(rt, processes=min(rt.settings.workers or os.cpu_count() or 1, total))
+    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
     try:
         if as_json:
             worker.run(list(batch_of), batch_of)
@@ -103,13 +169,16 @@ def _process(files: list[Path], uploads, out: Path, as_json: bool, meta) -> None
     finally:
         worker.close()
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot be created ({exc.strerror})", fa="پوشهٔ خروجی ساخته نمی‌شود") from exc
     all_pages: list[dict] = []
     files_summary = []
-    for f, stem, sub in zip(files, _unique_stems(files), submitted):
+    for f, stem, sub in zip(files, _output_stems(files), submitted):
         report = service.report(sub.batch_id)
         for p in report["pages"]:
-            p["file"] = str(f)
+            p["file"] = _printable(str(f))
         all_pages.extend(report["pages"])
         pdf = service.searchable_pdf(sub.batch_id)
         pdf_path = None
@@ -118,7 +187,7 @@ def _process(files: list[Path], uploads, out: Path, as_json: bool, meta) -> None
             pdf_path.write_bytes(pdf)
         for seq, png in service.problem_images(sub.batch_id):
             (out / f"{stem}.page{seq}.problems.png").write_bytes(png)  # one file per batch: seq = page
-        files_summary.append({"file": str(f), "batch": sub.batch_id, "status": report["status"],
+        files_summary.append({"file": _printable(str(f)), "batch": sub.batch_id, "status": report["status"],
                               "searchable_pdf": str(pdf_path) if pdf_path else None})
     (out / "report.json").write_text(json.dumps({"files": files_summary, "pages": all_pages}, ensure_ascii=False, indent=2), encoding="utf-8")
     rt.close()
@@ -130,7 +199,7 @@ def _process(files: list[Path], uploads, out: Path, as_json: bool, meta) -> None
         sys.stdout.flush()
     else:
         _print_table(all_pages, out)
-    raise typer.Exit(EXIT_HELD if held else EXIT_OK)
+    raise typer.Exit(int(EXIT_HELD if held else EXIT_OK))
 
 
 def _print_table(pages: list[dict], out: Path) -> None:
@@ -178,14 +247,30 @@ def serve(
 
     settings = get_settings()
     if workers:
-        settings.workers = workers
+        settings = settings.model_copy(update={"workers": workers})
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not settings.station_tokens() and not loopback:
-        _fail(f"refusing to serve on {host} without station tokens: set KHANA_API_TOKENS='token=office,...'")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    if not loopback and not settings.station_tokens() and not _has_accounts(settings):
+        _fail(f"refusing to serve on {host} without accounts: create them first (khana admin user create NAME "
+              "--role admin; khana admin token create --role station --office O), or set KHANA_API_TOKENS for a "
+              "first start")
+    cookie_secure = settings.cookie_secure if settings.cookie_secure is not None else not loopback
+    uvicorn.run(create_app(settings=settings, allow_open=loopback, cookie_secure=cookie_secure), host=host, port=port, log_level="info",
+                proxy_headers=True, server_header=False)
+
+
+def _has_accounts(settings) -> bool:
+    from pipeline.accounts import Accounts
+    from storage.database import Database
+
+    db = Database(settings.resolved_database_url())
+    try:
+        db.migrate()
+        return Accounts(db).has_accounts()
+    finally:
+        db.dispose()
 
 
 @app.command("make-test-page")
@@ -214,6 +299,38 @@ def make_test_page(
 
 from khana.cli_ops import register as _register_ops  # noqa: E402  (worker, sweeper, db-upgrade)
 _register_ops(app)
+from khana.cli_admin import register as _register_admin  # noqa: E402  (khana admin ...)
+_register_admin(app)
+from khana.cli_station import register as _register_station  # noqa: E402  (khana station ...)
+_register_station(app)
+
+def _guarded(run):
+    """Run the CLI; a `KhanaError` is printed as one line and exits with its code; a bug is logged."""
+    import logging
+    import traceback
+
+    try:
+        return run()
+    except KhanaError as exc:
+        sys.stderr.write(f"khana: error: {_printable(exc.one_line())}\n")
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        sys.stderr.write("khana: interrupted\n")
+        sys.exit(int(ExitCode.ctrl_c))
+    except Exception as exc:  # noqa: BLE001 - a bug: the details go to a log file, one line to the operator
+        log_dir = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "khana"
+        where = "the log"
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_dir / "errors.log", "a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc() + "\n")
+            where = str(log_dir / "errors.log")
+        except OSError:
+            logging.getLogger("khana").exception("internal error")
+        sys.stderr.write(f"khana: internal error ({type(exc).__name__}: {_printable(str(exc))[:200]}); "
+                         f"details in {where}\n")
+        sys.exit(int(ExitCode.other_error))
+
 
 if __name__ == "__main__":
     app()

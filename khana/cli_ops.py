@@ -1,4 +1,5 @@
-"""Operations commands of the distributed mode: ``khana worker``, ``khana sweeper``, ``khana db-upgrade``.
+"""Operations commands of the distributed mode: ``khana worker``, ``khana sweeper``, ``khana db-upgrade``,
+``khana search-reindex``.
 
 Registered on the main `khana` app by `register(app)` (see the end of khana/cli.py).
 """
@@ -17,9 +18,9 @@ QUEUE_NAMES = ("quality", "ocr", "assemble")
 
 def _prepare(migrate: bool) -> None:
     """Bring the schema to head and make sure the buckets exist (safe from many processes)."""
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
 
-    rt = Runtime.from_settings(migrate=migrate)
+    rt = build_runtime(migrate=migrate)
     rt.close()
 
 
@@ -72,17 +73,21 @@ def sweeper(
     """Re-drive pages stuck in a stage past a timeout and finalise complete batches. Needs KHANA_BROKER_URL."""
     import json
 
+    from khana.bootstrap import build_runtime
     from khana.settings import get_settings
-    from pipeline.runtime import Runtime
     from workers.dispatch import CeleryDispatcher
     from workers.sweeper import run_forever, sweep
 
-    if not get_settings().broker_url:
+    settings = get_settings()
+    if not settings.broker_url:
         typer.echo("khana sweeper: KHANA_BROKER_URL is not set", err=True)
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    rt = Runtime.from_settings(migrate=migrate)
-    kw = {} if stuck_after is None else {"stuck_after_s": stuck_after}
+    rt = build_runtime(settings, migrate=migrate)
+    kw = settings.sweep_options()
+    if stuck_after is not None:
+        kw["stuck_after_s"] = stuck_after
+    interval = settings.sweep_interval_s if interval is None else interval
     if once:
         res = sweep(rt, CeleryDispatcher(), **kw)
         typer.echo(json.dumps(res.as_dict()))
@@ -109,7 +114,25 @@ def db_upgrade(
         db.dispose()
 
 
+def search_reindex(
+    missing: bool = typer.Option(False, "--missing", help="only the forwarded filings not in the index yet"),
+) -> None:
+    """(Re)build the full-text index of forwarded filings (backfill after an upgrade; safe to repeat)."""
+    from khana.settings import get_settings
+    from pipeline.court import reindex
+    from storage.database import Database
+
+    db = Database(get_settings().resolved_database_url())
+    try:
+        db.migrate()
+        filings, pages = reindex(db, only_missing=missing)
+        typer.echo(f"indexed {filings} filing(s), {pages} page(s)")
+    finally:
+        db.dispose()
+
+
 def register(app: typer.Typer) -> None:
+    app.command("search-reindex")(search_reindex)
     app.command("worker")(worker)
     app.command("sweeper")(sweeper)
     app.command("db-upgrade")(db_upgrade)

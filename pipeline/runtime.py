@@ -1,39 +1,31 @@
-"""The runtime a pipeline step needs: settings, metadata database, object store, gate policy.
+"""The runtime a pipeline step needs: its configuration, the metadata database, the object store, the gate
+policy and the OCR engine.
 
-One per process (workers build their own after fork); cheap to create.
+Built by the entry points (`khana.bootstrap.build_runtime` from the settings) and handed to every step; one
+per process (workers build their own after fork). Tests build one with a fake OCR engine or a stricter policy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from typing import Callable
 
-from khana.settings import Settings, get_settings
+from ocr.engine import OcrEngine
+from pipeline.config import PipelineConfig
+from quality.gate import GatePolicy
 from storage.database import Database
-from storage.factory import make_object_store
 from storage.objects import ObjectStore
 
 
 @dataclass
 class Runtime:
-    settings: Settings
+    config: PipelineConfig
     db: Database
     store: ObjectStore
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, migrate: bool = True) -> "Runtime":
-        settings = settings or get_settings()
-        db = Database(settings.resolved_database_url())
-        store = make_object_store(settings)
-        if migrate:
-            db.migrate()
-            store.ensure_buckets()
-        return cls(settings, db, store)
-
-    @cached_property
-    def policy(self):
-        from quality import load_policy
-
-        return load_policy(str(self.settings.gate_policy) if self.settings.gate_policy else None)
+    policy: GatePolicy
+    ocr: OcrEngine
+    # a picklable zero-argument callable that builds an equivalent runtime in another process (the
+    # embedded worker's pool processes); set by the entry point that built this one
+    rebuild: Callable[[], "Runtime"] | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
         self.db.dispose()

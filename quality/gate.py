@@ -4,42 +4,164 @@ Thresholds come from a versioned TOML policy (quality/gate_policy.toml by defaul
 """
 from __future__ import annotations
 
-import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Sequence
 
 from .score import factor_terms, legibility_score
 
 DEFAULT_POLICY = Path(__file__).with_name("gate_policy.toml")
 
 
-@dataclass
+class PolicyError(ValueError):
+    """A gate policy file that cannot be used (missing or unknown keys, wrong types)."""
+
+
+@dataclass(frozen=True)
+class EarlyLimits:
+    """[early]: hopeless pages, held before OCR is attempted."""
+
+    hold_blank: bool
+    hold_cut_off: bool
+    cut_off_min_fraction: float
+    blur_rel_max: float
+    noise_max: float
+    impulse_noise_max: float
+    dynamic_range_min: float
+    char_height_min_px: float
+    legibility_min: float
+
+
+@dataclass(frozen=True)
+class FinalLimits:
+    """[final]: the decision after OCR (image score, OCR confidences, regional checks)."""
+
+    legibility_min: float
+    ocr_mean_confidence_min: float
+    ocr_p10_confidence_min: float
+    lexicon_share_min: float
+    garbage_share_max: float
+    min_words: int
+    missing_lines_max: int
+    weak_line_share_max: float
+    unread_text_share_max: float
+    unread_tiles_min: int
+    low_word_confidence: float
+
+
+@dataclass(frozen=True)
+class ReasonLimits:
+    """[reasons]: which measures are named when a page is held."""
+
+    blur_rel_max: float
+    noise_max: float
+    impulse_noise_max: float
+    faded_contrast_min: float
+    too_dark_paper_max: float
+    too_dark_dynamic_range_min: float
+    uneven_lighting_max: float
+    char_height_min_px: float
+    skew_confidence_min: float
+
+
+@dataclass(frozen=True)
 class GatePolicy:
+    """The gate's thresholds, typed: a missing or misspelt key fails when the policy is loaded."""
+
     version: str
-    early: dict = field(default_factory=dict)
-    final: dict = field(default_factory=dict)
-    reasons: dict = field(default_factory=dict)
+    early: EarlyLimits
+    final: FinalLimits
+    reasons: ReasonLimits
     source: str = ""
-
-    def get(self, section: str, key: str, default=None):
-        return getattr(self, section).get(key, default)
+    changed: str = ""
 
 
-def load_policy(path: str | None = None) -> GatePolicy:
-    """Load the gate policy TOML (default: the one shipped with the package, or $KHANA_GATE_POLICY)."""
-    p = Path(path or os.environ.get("KHANA_GATE_POLICY") or DEFAULT_POLICY)
-    with open(p, "rb") as f:
-        data = tomllib.load(f)
+_SECTIONS = {"early": EarlyLimits, "final": FinalLimits, "reasons": ReasonLimits}
+
+
+def _section(cls, values: dict, name: str, source: str):
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise PolicyError(f"gate policy {source}: unknown key(s) {', '.join(unknown)} in [{name}]; "
+                          f"known: {', '.join(known)}")
+    missing = sorted(set(known) - set(values))
+    if missing:
+        raise PolicyError(f"gate policy {source}: [{name}] lacks {', '.join(missing)}")
+    out: dict[str, Any] = {}
+    for key, f in known.items():
+        v = values[key]
+        kind = {"bool": bool, "int": int, "float": float}[f.type if isinstance(f.type, str) else f.type.__name__]
+        if kind is bool and not isinstance(v, bool) or kind is not bool and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not float(v).is_integer())):
+            raise PolicyError(f"gate policy {source}: [{name}] {key} = {v!r} is not a {kind.__name__}")
+        out[key] = kind(v)
+    return cls(**out)
+
+
+def _read(p: Path) -> dict:
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise PolicyError(f"gate policy {p} cannot be read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"gate policy {p} is not valid TOML: {exc}") from exc
+
+
+def load_policy(path: str | Path | None = None) -> GatePolicy:
+    """Load a gate policy TOML; `None` loads the one shipped with the package.
+
+    An operator's file may set only some keys: the others come from the shipped policy. Every key is
+    checked when the file is loaded: an unknown (misspelt) key or a wrong type raises `PolicyError`.
+    """
+    p = Path(path) if path else DEFAULT_POLICY
+    data = _read(p)
     if "version" not in data:
-        raise ValueError(f"gate policy {p} has no 'version' field")
-    base = {}
-    if p != DEFAULT_POLICY:  # an operator file may override only some keys
-        with open(DEFAULT_POLICY, "rb") as f:
-            base = tomllib.load(f)
-    sec = lambda k: {**base.get(k, {}), **data.get(k, {})}  # noqa: E731
-    return GatePolicy(version=str(data["version"]), early=sec("early"), final=sec("final"),
-                      reasons=sec("reasons"), source=str(p))
+        raise PolicyError(f"gate policy {p} has no 'version' field")
+    unknown = sorted(set(data) - {"version", "changed", *_SECTIONS})
+    if unknown:
+        raise PolicyError(f"gate policy {p}: unknown section(s) or key(s) {', '.join(unknown)}")
+    base = _read(DEFAULT_POLICY) if p.resolve() != DEFAULT_POLICY.resolve() else {}
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        own = data.get(name, {})
+        if not isinstance(own, dict):
+            raise PolicyError(f"gate policy {p}: [{name}] must be a table")
+        known = {f.name for f in fields(cls)}
+        unknown_own = sorted(set(own) - known)
+        if unknown_own:  # report the operator's file, not the merged result
+            raise PolicyError(f"gate policy {p}: unknown key(s) {', '.join(unknown_own)} in [{name}]; "
+                              f"known: {', '.join(sorted(known))}")
+        sections[name] = _section(cls, {**base.get(name, {}), **own}, name, str(p))
+    return GatePolicy(version=str(data["version"]), source=str(p), changed=str(data.get("changed", "")), **sections)
+
+
+@dataclass
+class OcrEvidence:
+    """What the final gate and the final legibility score learn from one OCR read of a page."""
+
+    mean_confidence: float = 0.0
+    p10_confidence: float = 0.0
+    lexicon_share: float | None = None
+    garbage_share: float = 0.0
+    word_count: int = 0
+    weak_line_share: float = 0.0
+    words: Sequence[Any] | None = None  # objects or dicts with `top` and `height` (corrected-image pixels)
+    unread_text_share: float = 0.0  # share of text-like tiles with no OCR word near them
+    unread_tiles: int = 0
+    unread_blurred_tiles: int = 0
+    missing_lines: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OcrEvidence":
+        """Build from a recorded dict (benchmarks); unknown keys are an error, not silently dropped."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TypeError(f"unknown OCR evidence field(s): {', '.join(unknown)}")
+        return cls(**d)
 
 
 def _ordered(codes) -> list[str]:
@@ -54,21 +176,21 @@ def _attribute(m, policy: GatePolicy) -> list[str]:
     """Which measures explain a low legibility (soft limits in [reasons])."""
     r = policy.reasons
     out = []
-    if m.blur_rel > r.get("blur_rel_max", 0.7):
+    if m.blur_rel > r.blur_rel_max:
         out.append("blurred")
-    if m.noise > r.get("noise_max", 0.35) or m.impulse_noise > r.get("impulse_noise_max", 0.06):
+    if m.noise > r.noise_max or m.impulse_noise > r.impulse_noise_max:
         out.append("noisy")
-    if m.paper_level <= r.get("too_dark_paper_max", 60.0) and m.dynamic_range < r.get("too_dark_dynamic_range_min", 25.0):
+    if m.paper_level <= r.too_dark_paper_max and m.dynamic_range < r.too_dark_dynamic_range_min:
         out.append("too_dark")
-    elif m.contrast < r.get("faded_contrast_min", 0.25):
+    elif m.contrast < r.faded_contrast_min:
         out.append("faded")
-    elif m.dynamic_range < r.get("too_dark_dynamic_range_min", 25.0):
+    elif m.dynamic_range < r.too_dark_dynamic_range_min:
         out.append("too_dark" if m.paper_level < 128 else "faded")
-    if m.uneven_lighting > r.get("uneven_lighting_max", 0.6):
+    if m.uneven_lighting > r.uneven_lighting_max:
         out.append("uneven_lighting")
-    if 0 < m.char_height_px < r.get("char_height_min_px", 14.0):
+    if 0 < m.char_height_px < r.char_height_min_px:
         out.append("low_resolution")
-    if not m.skew_recoverable or (not m.blank and m.skew_confidence < r.get("skew_confidence_min", 1.6)):
+    if not m.skew_recoverable or (not m.blank and m.skew_confidence < r.skew_confidence_min):
         out.append("skew_unrecoverable")
     return out
 
@@ -86,23 +208,22 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
     """Reasons to hold a page without OCR (hopeless pages).  Empty list: go on to OCR."""
     e = policy.early
     out = []
-    if m.blank and e.get("hold_blank", True):
+    if m.blank and e.hold_blank:
         # a black or near-black sheet is reported as too dark (lid open, exposure failure)
-        return ["too_dark"] if m.paper_level < policy.reasons.get("too_dark_paper_max", 60.0) else ["blank"]
+        return ["too_dark"] if m.paper_level < policy.reasons.too_dark_paper_max else ["blank"]
     if not m.skew_recoverable:
         out.append("skew_unrecoverable")
-    if m.cut_off and e.get("hold_cut_off", True) and (
-            m.cut_off_fraction >= e.get("cut_off_min_fraction", 0.004) or m.border_fraction > 0):
+    if m.cut_off and e.hold_cut_off and (m.cut_off_fraction >= e.cut_off_min_fraction or m.border_fraction > 0):
         out.append("cut_off")
-    if m.blur_rel >= e.get("blur_rel_max", 1.6):
+    if m.blur_rel >= e.blur_rel_max:
         out.append("blurred")
-    if m.noise >= e.get("noise_max", 0.9) or m.impulse_noise >= e.get("impulse_noise_max", 0.25):
+    if m.noise >= e.noise_max or m.impulse_noise >= e.impulse_noise_max:
         out.append("noisy")
-    if m.dynamic_range < e.get("dynamic_range_min", 8.0):
+    if m.dynamic_range < e.dynamic_range_min:
         out.append("too_dark" if m.paper_level < 128 else "faded")
-    if 0 < m.char_height_px < e.get("char_height_min_px", 7.0):
+    if 0 < m.char_height_px < e.char_height_min_px:
         out.append("low_resolution")
-    if not out and legibility_score(m) < e.get("legibility_min", 0.05):
+    if not out and legibility_score(m) < e.legibility_min:
         out += _attribute(m, policy) or _worst_factor(m)
     return _ordered(out)
 
@@ -133,37 +254,31 @@ def missing_lines(m, words) -> int:
     return missing
 
 
-def final_gate(m, ocr, policy: GatePolicy) -> list[str]:
-    """All reasons to hold the page, combining image measures and OCR confidence."""
+def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
+    """All reasons to hold the page, combining image measures and the OCR evidence (None: OCR skipped)."""
     out = list(early_gate(m, policy))
     if m.blank:
         return out
     f = policy.final
     score = legibility_score(m)
-    if score < f.get("legibility_min", 0.5):
+    if score < f.legibility_min:
         out += _attribute(m, policy) or _worst_factor(m)
     if ocr is not None:
-        mc = float(getattr(ocr, "mean_confidence", 0.0) or 0.0)
-        p10 = float(getattr(ocr, "p10_confidence", 0.0) or 0.0)
-        lex = float(getattr(ocr, "lexicon_share", 1.0) if getattr(ocr, "lexicon_share", None) is not None else 1.0)
-        garb = float(getattr(ocr, "garbage_share", 0.0) or 0.0)
-        nw = int(getattr(ocr, "word_count", 0) or 0)
-        low = (mc < f.get("ocr_mean_confidence_min", 60.0) or p10 < f.get("ocr_p10_confidence_min", 0.0)
-               or lex < f.get("lexicon_share_min", 0.0) or garb > f.get("garbage_share_max", 1.0)
-               or nw < f.get("min_words", 5))
-        words = getattr(ocr, "words", None)
-        if words is not None and missing_lines(m, words) > f.get("missing_lines_max", 0):
+        lex = 1.0 if ocr.lexicon_share is None else float(ocr.lexicon_share)
+        low = (float(ocr.mean_confidence or 0.0) < f.ocr_mean_confidence_min
+               or float(ocr.p10_confidence or 0.0) < f.ocr_p10_confidence_min
+               or lex < f.lexicon_share_min or float(ocr.garbage_share or 0.0) > f.garbage_share_max
+               or int(ocr.word_count or 0) < f.min_words)
+        if ocr.words is not None and missing_lines(m, ocr.words) > f.missing_lines_max:
             low = True
         # a part of the page read badly or not at all, however well the rest reads
-        if float(getattr(ocr, "weak_line_share", 0.0) or 0.0) > f.get("weak_line_share_max", 1.0):
+        if float(ocr.weak_line_share or 0.0) > f.weak_line_share_max:
             low = True
-        unread_share = float(getattr(ocr, "unread_text_share", 0.0) or 0.0)
-        unread_tiles = int(getattr(ocr, "unread_tiles", 0) or 0)
         blurred_part = False
-        if unread_share > f.get("unread_text_share_max", 1.0) and unread_tiles >= f.get("unread_tiles_min", 1):
+        if float(ocr.unread_text_share or 0.0) > f.unread_text_share_max and int(ocr.unread_tiles or 0) >= f.unread_tiles_min:
             low = True
             # mostly blurred tiles among the unread ones: say so
-            blurred_part = 2 * int(getattr(ocr, "unread_blurred_tiles", 0) or 0) >= unread_tiles
+            blurred_part = 2 * int(ocr.unread_blurred_tiles or 0) >= int(ocr.unread_tiles or 0)
         if low:
             out.append("low_ocr_confidence")
             out += _attribute(m, policy)

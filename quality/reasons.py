@@ -56,6 +56,10 @@ REASONS: dict[str, dict[str, str]] = {
         "en": "Khana could not process this page (internal error); QA has been asked to look at it.",
         "fa": "پردازش این صفحه با خطای داخلی متوقف شد؛ صفحه برای بررسی به کارشناس کنترل کیفیت ارجاع شد.",
     },
+    "processing_timeout": {
+        "en": "Processing this page used more computing time than allowed and was stopped; QA has been asked to look at it.",
+        "fa": "پردازش این صفحه بیش از زمان مجاز طول کشید و متوقف شد؛ صفحه برای بررسی به کارشناس کنترل کیفیت ارجاع شد.",
+    },
 }
 
 

@@ -1,13 +1,20 @@
-"""Build the configured object store."""
+"""Build the configured object store from explicit values (the entry point read the settings)."""
 from __future__ import annotations
 
-from khana.settings import Settings
+from pathlib import Path
+from typing import Literal
+
 from storage.objects import LocalObjectStore, ObjectStore
 
 
-def make_object_store(settings: Settings) -> ObjectStore:
-    if settings.object_store == "minio":
+def make_object_store(kind: Literal["local", "minio"], *, local_root: Path | None = None, minio=None) -> ObjectStore:
+    """`kind` "local": a folder store at `local_root`; "minio": `minio` is a `storage.minio_store.MinioConfig`."""
+    if kind == "minio":
         from storage.minio_store import MinioObjectStore
 
-        return MinioObjectStore.from_settings(settings)
-    return LocalObjectStore(settings.resolved_store_dir())
+        if minio is None:
+            raise ValueError("the MinIO object store needs its configuration")
+        return MinioObjectStore.from_config(minio)
+    if local_root is None:
+        raise ValueError("the local object store needs its folder")
+    return LocalObjectStore(local_root)

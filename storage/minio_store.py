@@ -10,8 +10,8 @@ Same interface as `storage.objects.LocalObjectStore`:
 * ``url()`` is a presigned GET URL a clerk can download from without credentials;
 * ``copy()`` is a server-side copy (the bytes never travel through Khana);
 * a server that is down, unreachable or answering 5xx raises
-  `ObjectStoreError` (transient: the caller may retry), a missing object
-  `ObjectNotFound`, a digest mismatch `IntegrityError`.
+  `StoreUnavailable` (transient: the caller may retry), a missing object
+  `ObjectNotFound`, a digest mismatch `DigestMismatch`.
 
 HTTP calls are bounded (connect/read timeouts, a couple of quick retries), so an
 unreachable store fails an upload in seconds instead of hanging it.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
-from storage.objects import (BUCKETS, IntegrityError, ObjectInfo, ObjectNotFound, ObjectStoreError, StoreBase, check_key,
+from storage.objects import (BUCKETS, DigestMismatch, ObjectInfo, ObjectNotFound, StoreBase, StoreUnavailable, check_key,
                              sha256_hex, verify_sha256)
 
 SHA_META = "sha256"  # sent as x-amz-meta-sha256
@@ -56,6 +57,20 @@ def _meta(headers: Any, name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class MinioConfig:
+    """How to reach the MinIO (S3) server, handed down by the entry point that read the settings."""
+
+    endpoint: str = "127.0.0.1:9000"
+    access_key: str = ""
+    secret_key: str = ""
+    secure: bool = False
+    region: str = "us-east-1"
+    public_endpoint: str | None = None  # host:port clerks' browsers reach MinIO at, for presigned URLs
+    public_secure: bool | None = None
+    bucket_prefix: str = "khana-"
+
+
 class MinioObjectStore(StoreBase):
     def __init__(self, client: Minio, *, bucket_prefix: str = "khana-", presign_client: Minio | None = None):
         self.client = client
@@ -63,25 +78,23 @@ class MinioObjectStore(StoreBase):
         self.bucket_prefix = bucket_prefix
 
     @classmethod
-    def from_settings(cls, settings) -> "MinioObjectStore":
+    def from_config(cls, cfg: MinioConfig) -> "MinioObjectStore":
         client = Minio(
-            settings.minio_endpoint,
-            access_key=settings.minio_access_key or None,
-            secret_key=settings.minio_secret_key or None,
-            secure=settings.minio_secure,
-            region=settings.minio_region,
+            cfg.endpoint,
+            access_key=cfg.access_key or None,
+            secret_key=cfg.secret_key or None,
+            secure=cfg.secure,
+            region=cfg.region,
             http_client=_http_client(5.0, 60.0, 2),
         )
         # Presigned URLs are signed for the host the clerk's browser uses, which in a
         # compose deployment differs from the internal one (minio:9000).
-        public = settings.minio_public_endpoint
         presign = None
-        if public:
-            secure = settings.minio_secure if settings.minio_public_secure is None else settings.minio_public_secure
-            presign = Minio(public, access_key=settings.minio_access_key or None,
-                            secret_key=settings.minio_secret_key or None, secure=secure,
-                            region=settings.minio_region)
-        return cls(client, bucket_prefix=settings.bucket_prefix, presign_client=presign)
+        if cfg.public_endpoint:
+            secure = cfg.secure if cfg.public_secure is None else cfg.public_secure
+            presign = Minio(cfg.public_endpoint, access_key=cfg.access_key or None,
+                            secret_key=cfg.secret_key or None, secure=secure, region=cfg.region)
+        return cls(client, bucket_prefix=cfg.bucket_prefix, presign_client=presign)
 
     # --- helpers --------------------------------------------------------------
     def bucket_name(self, bucket: str) -> str:
@@ -95,13 +108,13 @@ class MinioObjectStore(StoreBase):
         except S3Error as exc:
             if exc.code in _NOT_FOUND:
                 raise ObjectNotFound(what) from exc
-            raise ObjectStoreError(f"{what}: {exc.code}: {exc.message}") from exc
+            raise StoreUnavailable(f"{what}: {exc.code}: {exc.message}") from exc
         except (ServerError, InvalidResponseError) as exc:
-            raise ObjectStoreError(f"{what}: {exc}") from exc
+            raise StoreUnavailable(f"{what}: {exc}") from exc
         except MinioException as exc:
-            raise ObjectStoreError(f"{what}: {exc}") from exc
+            raise StoreUnavailable(f"{what}: {exc}") from exc
         except _TRANSPORT_ERRORS as exc:
-            raise ObjectStoreError(f"{what}: object store unreachable ({exc.__class__.__name__}: {exc})") from exc
+            raise StoreUnavailable(f"{what}: object store unreachable ({exc.__class__.__name__}: {exc})") from exc
 
     # --- interface ----------------------------------------------------------------
     def ensure_buckets(self) -> None:
@@ -111,7 +124,7 @@ class MinioObjectStore(StoreBase):
                 continue
             try:
                 self._call(name, self.client.make_bucket, name)
-            except ObjectStoreError as exc:  # another process created it meanwhile
+            except StoreUnavailable as exc:  # another process created it meanwhile
                 if not self._call(name, self.client.bucket_exists, name):
                     raise exc
 
@@ -124,7 +137,7 @@ class MinioObjectStore(StoreBase):
                             content_type=content_type, metadata={SHA_META: digest})
         etag = (getattr(result, "etag", None) or "").strip('"')
         if etag and "-" not in etag and len(etag) == 32 and etag != hashlib.md5(data).hexdigest():
-            raise ObjectStoreError(f"{what}: the server stored different bytes (ETag {etag})")
+            raise StoreUnavailable(f"{what}: the server stored different bytes (ETag {etag})")
         return ObjectInfo(bucket, key, len(data), digest, content_type)
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
@@ -133,7 +146,7 @@ class MinioObjectStore(StoreBase):
         st = self._call(f"{name}/{key}", self.client.stat_object, name, key)
         digest = _meta(st.metadata, SHA_META)
         if not digest:
-            raise IntegrityError(f"{name}/{key}: no sha256 recorded with the object")
+            raise DigestMismatch(f"{name}/{key}: no sha256 recorded with the object")
         return ObjectInfo(bucket, key, int(st.size or 0), digest, st.content_type or "application/octet-stream")
 
     def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
@@ -152,7 +165,7 @@ class MinioObjectStore(StoreBase):
         data, stored = self._call(what, _read)
         want = expected_sha256 or stored
         if not want:
-            raise IntegrityError(f"{what}: no sha256 recorded with the object")
+            raise DigestMismatch(f"{what}: no sha256 recorded with the object")
         return verify_sha256(what, data, want)
 
     def delete(self, bucket: str, key: str) -> None:
@@ -171,7 +184,7 @@ class MinioObjectStore(StoreBase):
                    CopySource(self.bucket_name(src_bucket), src_key))
         info = self.stat(dst_bucket, dst_key)
         if info.sha256 != src.sha256 or info.size != src.size:
-            raise IntegrityError(f"{dst_name}/{dst_key}: server-side copy lost the digest or bytes")
+            raise DigestMismatch(f"{dst_name}/{dst_key}: server-side copy lost the digest or bytes")
         return info
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:

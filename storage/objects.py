@@ -19,19 +19,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from core.errors import KhanaError, Unavailable
+
 BUCKETS = ("originals", "pages", "documents", "deliveries")
 
 
-class ObjectStoreError(Exception):
-    """The store is unreachable or refused an operation (transient: callers may retry)."""
+class ObjectStoreError(KhanaError):
+    """Base class of the object store's errors; catch a subclass, they call for different answers."""
+
+
+class StoreUnavailable(ObjectStoreError, Unavailable):
+    """The store cannot be used right now (server down or unreachable, disk full, folder unusable):
+    transient, the caller may retry; an upload is refused with 503 and nothing is accepted."""
+
+    message_fa = "انبار اسناد در دسترس نیست؛ کمی بعد دوباره تلاش کنید"
 
 
 class ObjectNotFound(ObjectStoreError):
-    pass
+    """No object under this key (permanent: retrying does not help)."""
 
 
-class IntegrityError(ObjectStoreError):
-    """An object's bytes no longer match the SHA-256 recorded when it was written."""
+class DigestMismatch(ObjectStoreError):
+    """An object's bytes no longer match the SHA-256 recorded when it was written (permanent)."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,10 @@ def sha256_hex(data: bytes) -> str:
 
 
 def verify_sha256(what: str, data: bytes, want: str) -> bytes:
-    """Return `data` if its SHA-256 is `want`, else raise IntegrityError naming `what`."""
+    """Return `data` if its SHA-256 is `want`, else raise DigestMismatch naming `what`."""
     digest = sha256_hex(data)
     if digest != want:
-        raise IntegrityError(f"{what}: sha256 {digest} != recorded {want}")
+        raise DigestMismatch(f"{what}: sha256 {digest} != recorded {want}")
     return data
 
 
@@ -99,6 +108,12 @@ class StoreBase:
             return False
 
 
+def _unavailable(root: Path, op: str, exc: OSError) -> StoreUnavailable:
+    """An OS error of the local store (not a folder, disk full, permission, read-only) as a transient outage."""
+    return StoreUnavailable(f"local object store {root}: cannot {op}: {exc.strerror or exc.__class__.__name__}"
+                            f"{f' ({exc.filename})' if getattr(exc, 'filename', None) else ''}")
+
+
 class LocalObjectStore(StoreBase):
     """Buckets as folders, keys as paths; the digest and content type in a sidecar `.meta.json`.
 
@@ -117,8 +132,13 @@ class LocalObjectStore(StoreBase):
         return self.root / bucket / check_key(key)
 
     def ensure_buckets(self) -> None:
-        for b in BUCKETS:
-            (self.root / b).mkdir(parents=True, exist_ok=True)
+        try:
+            for b in BUCKETS:
+                (self.root / b).mkdir(parents=True, exist_ok=True)
+                if not os.access(self.root / b, os.W_OK | os.X_OK):
+                    raise PermissionError(13, "Permission denied", str(self.root / b))
+        except OSError as exc:
+            raise _unavailable(self.root, "prepare its folders", exc) from exc
 
     @staticmethod
     def _write_synced(path: Path, data: bytes) -> None:
@@ -145,32 +165,48 @@ class LocalObjectStore(StoreBase):
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         path = self._path(bucket, key)
         info = ObjectInfo(bucket, key, len(data), sha256_hex(data), content_type)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # the object first, then its sidecar (an object without a sidecar does not exist for
-        # stat/get), then one fsync of the folder makes both renames durable
-        self._write_synced(path, data)
-        meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
-        self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
-        self._sync_dir(path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # the object first, then its sidecar (an object without a sidecar does not exist for
+            # stat/get), then one fsync of the folder makes both renames durable
+            self._write_synced(path, data)
+            meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
+            self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+            self._sync_dir(path.parent)
+        except OSError as exc:
+            raise _unavailable(self.root, f"write {bucket}/{key}", exc) from exc
         return info
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
         path = self._path(bucket, key)
         meta_path = path.with_name(path.name + self.META_SUFFIX)
-        if not path.is_file() or not meta_path.is_file():
-            raise ObjectNotFound(f"{bucket}/{key}")
-        meta = json.loads(meta_path.read_text())
+        try:
+            if not self.root.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(self.root))
+            if not path.is_file() or not meta_path.is_file():
+                raise ObjectNotFound(f"{bucket}/{key}")
+            meta = json.loads(meta_path.read_text())
+        except OSError as exc:
+            raise _unavailable(self.root, f"read {bucket}/{key}", exc) from exc
         return ObjectInfo(bucket, key, meta["size"], meta["sha256"], meta["content_type"])
 
     def get(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
         info = self.stat(bucket, key)
-        data = self._path(bucket, key).read_bytes()
+        try:
+            data = self._path(bucket, key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"{bucket}/{key}") from exc
+        except OSError as exc:
+            raise _unavailable(self.root, f"read {bucket}/{key}", exc) from exc
         return verify_sha256(f"{bucket}/{key}", data, expected_sha256 or info.sha256)
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
-        path.unlink(missing_ok=True)
-        path.with_name(path.name + self.META_SUFFIX).unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + self.META_SUFFIX).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _unavailable(self.root, f"delete {bucket}/{key}", exc) from exc
 
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> ObjectInfo:
         info = self.stat(src_bucket, src_key)

@@ -18,6 +18,11 @@ try:  # Redis / PostgreSQL / S3 fixtures (real servers)
 except ImportError:  # pragma: no cover - only while the services module is being written
     pass
 
+try:  # live server, browser and screenshot fixtures of the web service
+    from web_fixtures import browser, live_server, page  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
@@ -38,9 +43,9 @@ def khana_home(tmp_path, monkeypatch):
 @pytest.fixture
 def rt(khana_home):
     """A Runtime on the fresh embedded-default home."""
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
 
-    r = Runtime.from_settings()
+    r = build_runtime()
     yield r
     r.close()
 
@@ -76,3 +81,18 @@ def run_khana(*args: str, env: dict | None = None, cwd: Path | None = None, time
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "khana.cli"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, timeout=timeout)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    """One line saying what was skipped and why (services missing on this machine, ...), grouped by reason."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for rep in skipped:
+        lr = rep.longrepr
+        reason = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    terminalreporter.write_line(f"khana: {len(skipped)} test(s) skipped: {parts}")

@@ -9,6 +9,9 @@ Imported by tests/conftest.py (``from fixtures_services import *``).
 * ``s3_server``   moto's ThreadedMotoServer on a free port: real S3 over HTTP.
 * ``RedisServer`` / ``PostgresCluster``: private servers the fault tests may stop and restart.
 * ``CeleryWorker``: a real ``celery -A workers.celery_app worker`` subprocess.
+
+A service that cannot be had is a skip on a developer's machine (conftest.py prints one line saying what
+was skipped), but a FAILURE when ``CI=true``: CI never goes green on skipped services (`service_missing`).
 """
 from __future__ import annotations
 
@@ -30,12 +33,24 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 __all__ = [
-    "redis_url", "postgres_url", "postgres_server_url", "s3_server", "free_port", "port_open", "RedisServer", "PostgresCluster",
+    "in_ci", "service_missing", "redis_url", "postgres_url", "postgres_server_url", "s3_server", "free_port", "port_open", "RedisServer", "PostgresCluster",
     "CeleryWorker", "S3Server", "service_env", "KhanaStack", "settings_from_env", "wait_for", "descendants", "make_postgres_db", "drop_postgres_db",
 ]
 
 
 # --- small helpers --------------------------------------------------------------
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def service_missing(reason: str):
+    """Skip the test for want of a service, or fail it under CI (CI=true must not pass on skipped services)."""
+    if in_ci():
+        pytest.fail(f"service unavailable under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"service unavailable: {reason}")
+
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,7 +117,7 @@ class RedisServer:
         self.persist = persist  # False: a restart loses every queued message, like a Redis without AOF/RDB
         self.binary = shutil.which("redis-server")
         if not self.binary:
-            pytest.skip("redis-server is not installed (scripts/services.sh installs it)")
+            service_missing("redis-server is not installed (scripts/services.sh installs it)")
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="khana-redis-")
         self.proc: subprocess.Popen | None = None
@@ -150,7 +165,10 @@ def redis_url():
         # a database number of its own, so tests never see another user's queues
         yield "redis://127.0.0.1:6379/13"
         return
-    server = RedisServer().start()
+    try:
+        server = RedisServer().start()
+    except TimeoutError as exc:
+        service_missing(f"a private redis-server cannot be started: {exc}")
     try:
         yield server.url
     finally:
@@ -203,7 +221,7 @@ def drop_postgres_db(db_url: str) -> None:
 def postgres_server_url():
     url = _pg_server_url()
     if not url:
-        pytest.skip("no PostgreSQL: set KHANA_TEST_POSTGRES_URL or run scripts/services.sh")
+        service_missing("no PostgreSQL: set KHANA_TEST_POSTGRES_URL or run scripts/services.sh")
     try:
         import psycopg  # noqa: F401
         from sqlalchemy import create_engine, text
@@ -213,7 +231,7 @@ def postgres_server_url():
             c.execute(text("select 1"))
         eng.dispose()
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL at {url} is not usable: {exc}")
+        service_missing(f"PostgreSQL at {url} is not usable: {exc}")
     return url
 
 
@@ -236,7 +254,7 @@ class PostgresCluster:
     def __init__(self):
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
         if not bins:
-            pytest.skip("PostgreSQL server binaries are not installed")
+            service_missing("PostgreSQL server binaries are not installed")
         self.bindir = bins[-1].parent
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="khana-pg-"))
@@ -294,10 +312,16 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server():
-    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        service_missing("the S3 server (moto[server]) is not installed")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "khana-test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "khana-test-secret")
-    server = S3Server().start()
+    try:
+        server = S3Server().start()
+    except Exception as exc:  # noqa: BLE001
+        service_missing(f"the S3 server cannot be started: {exc}")
     try:
         yield server
     finally:
@@ -417,15 +441,14 @@ class CeleryWorker:
 
 # --- a whole Khana deployment for a test -------------------------------------------------------
 def settings_from_env(env: dict[str, str]):
-    """`Settings` and `WorkerSettings` exactly as a process started with `env` would see them."""
+    """`Settings` exactly as a process started with `env` would see them."""
     from khana.settings import Settings
-    from workers.celery_app import WorkerSettings
 
     saved = dict(os.environ)
     try:
         os.environ.clear()
         os.environ.update(env)
-        return Settings(), WorkerSettings()
+        return Settings()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -445,14 +468,14 @@ class KhanaStack:
         self.env = service_env(broker_url=redis_url, database_url=database_url, s3_endpoint=s3_endpoint,
                                home=self.tmp_path / "home", bucket_prefix=f"k{tag}-", key_prefix=f"khana-test-{tag}:",
                                **extra)
-        self.settings, self.worker_settings = settings_from_env(self.env)
-        from pipeline.runtime import Runtime
+        self.settings = settings_from_env(self.env)
+        from khana.bootstrap import build_runtime
         from pipeline.service import KhanaService
         from workers.celery_app import make_celery
         from workers.dispatch import CeleryDispatcher
 
-        self.rt = Runtime.from_settings(self.settings, migrate=True)
-        self.celery = make_celery(self.settings, self.worker_settings)
+        self.rt = build_runtime(self.settings, migrate=True)
+        self.celery = make_celery(self.settings)
         self.dispatcher = CeleryDispatcher(self.celery)
         self.service = KhanaService(self.rt, self.dispatcher)
         self.workers: list[CeleryWorker] = []
@@ -541,7 +564,7 @@ class KhanaStack:
 
     def _delete_broker_keys(self) -> None:
         """Leave nothing of this stack in a shared Redis (its keys all carry its prefix)."""
-        prefix = self.worker_settings.broker_key_prefix
+        prefix = self.settings.broker_key_prefix
         if not prefix:
             return
         try:

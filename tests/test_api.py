@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from khana.settings import get_settings
-from pipeline.runtime import Runtime
+from khana.bootstrap import build_runtime
 from storage.models import Batch
 from testpages import degrade, render_page
 
@@ -34,6 +34,24 @@ def blank_png() -> bytes:
 FORM = {"court": "tehran-civil-12", "case_number": "140209987654321", "document_type": "petition"}
 
 
+def station_token(office: str = "11-2301", rt=None) -> dict:
+    """A database station token for the current KHANA_HOME (or `rt`'s database), as request headers."""
+    from pipeline.accounts import Accounts
+
+    own = rt is None
+    rt = rt or build_runtime()
+    try:
+        _tid, tok = Accounts(rt.db).create_token("station", office=office)
+    finally:
+        if own:
+            rt.close()
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def client(app, headers: dict | None = None) -> TestClient:
+    return TestClient(app, headers=headers if headers is not None else station_token())
+
+
 def wait_decided(client, batch_id, headers=None, timeout=120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,8 +64,8 @@ def wait_decided(client, batch_id, headers=None, timeout=120) -> dict:
 
 @pytest.mark.slow
 def test_upload_status_rescan_list_pdf_and_problem_image(khana_home, text_png, blank_png):
-    with TestClient(create_app()) as c:
-        r = c.post("/api/v1/batches", data={**FORM, "office": "11-2301"},
+    with client(create_app()) as c:
+        r = c.post("/api/v1/batches", data={**FORM, "office": "spoofed"},
                    files=[("files", ("p1.png", text_png, "image/png")), ("files", ("p2.png", blank_png, "image/png"))])
         assert r.status_code == 202, r.text
         body = r.json()
@@ -65,19 +83,19 @@ def test_upload_status_rescan_list_pdf_and_problem_image(khana_home, text_png, b
 
 
 def test_idempotency_key_returns_the_same_batch(khana_home, blank_png):
-    with TestClient(create_app(start_worker=False)) as c:
+    with client(create_app(start_worker=False)) as c:
         files = [("files", ("p.png", blank_png, "image/png"))]
         a = c.post("/api/v1/batches", data=FORM, files=files, headers={"Idempotency-Key": "k-1"}).json()
         b = c.post("/api/v1/batches", data=FORM, files=files, headers={"Idempotency-Key": "k-1"}).json()
         assert a["batch"] == b["batch"] and a["created"] and not b["created"]
-        rt = Runtime.from_settings()
+        rt = build_runtime()
         with rt.db.session() as s:
             assert s.scalar(select(func.count()).select_from(Batch)) == 1
         rt.close()
 
 
 def test_bad_file_is_refused_with_a_clear_message(khana_home, blank_png):
-    with TestClient(create_app(start_worker=False)) as c:
+    with client(create_app(start_worker=False)) as c:
         r = c.post("/api/v1/batches", data=FORM,
                    files=[("files", ("ok.png", blank_png, "image/png")), ("files", ("notes.txt", b"hello", "text/plain"))])
         assert r.status_code == 400
@@ -114,13 +132,9 @@ def test_object_store_down_means_503_and_nothing_recorded(khana_home, monkeypatc
     monkeypatch.setenv("KHANA_MINIO_ACCESS_KEY", "k")
     monkeypatch.setenv("KHANA_MINIO_SECRET_KEY", "s")
     get_settings.cache_clear()
-    settings = get_settings()
-    from storage.database import Database
-    from storage.factory import make_object_store
-
-    rt = Runtime(settings, Database(settings.resolved_database_url()), make_object_store(settings))
+    rt = build_runtime(get_settings(), migrate=False)
     rt.db.migrate()
-    with TestClient(create_app(rt, start_worker=False)) as c:
+    with client(create_app(rt, start_worker=False), station_token(rt=rt)) as c:
         r = c.post("/api/v1/batches", data=FORM, files=[("files", ("p.png", blank_png, "image/png"))])
         assert r.status_code == 503 and "NOT accepted" in r.json()["detail"]
         assert c.get("/healthz").status_code == 503
@@ -174,10 +188,11 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
 @pytest.mark.slow
 def test_embedded_worker_finishes_batches_left_open_by_a_previous_run(khana_home, blank_png):
     # a run that accepted a batch and stopped before processing it (no worker: as after a crash)
-    with TestClient(create_app(start_worker=False)) as c:
+    headers = station_token()
+    with client(create_app(start_worker=False), headers) as c:
         batch = c.post("/api/v1/batches", data=FORM, files=[("files", ("p.png", blank_png, "image/png"))]).json()["batch"]
         assert c.get(f"/api/v1/batches/{batch}").json()["status"] == "received"
     # the next start re-drives it
-    with TestClient(create_app()) as c:
+    with client(create_app(), headers) as c:
         st = wait_decided(c, batch)
         assert st["status"] == "held" and st["rescan"][0]["reasons"][0]["code"] == "blank"

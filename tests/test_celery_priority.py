@@ -54,7 +54,7 @@ def test_urgent_filing_overtakes_queued_ordinary_ones(stack):
     assert urgent.priority == 0 and all(o.priority == 6 for o in ordinary)
 
     # the messages sit in per-priority Redis lists: "quality" (0) and "quality:6"
-    prefix = stack.worker_settings.broker_key_prefix
+    prefix = stack.settings.broker_key_prefix
     r = redis_lib.Redis.from_url(stack.env["KHANA_BROKER_URL"])
     assert r.llen(f"{prefix}quality") == 2
     assert r.llen(f"{prefix}quality:6") == 4

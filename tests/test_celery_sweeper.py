@@ -33,7 +33,7 @@ def test_broker_down_at_upload_batch_accepted_then_sweeper_redrives(stack):
     from workers.dispatch import CeleryDispatcher
 
     dead = stack.settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"})
-    stack.service.dispatcher = CeleryDispatcher(make_celery(dead, stack.worker_settings))
+    stack.service.dispatcher = CeleryDispatcher(make_celery(dead))
     t0 = time.monotonic()
     sub = stack.submit(2)  # accepted: originals and records are durable; publishing failed
     assert sub.created and time.monotonic() - t0 < 60

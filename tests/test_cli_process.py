@@ -149,3 +149,39 @@ def test_phone_photo_of_a_page_is_flattened_and_read(khana_home, tmp_path):
     check_contract(p)
     assert p["decision"] == "pass" and "photo_flattened" in p["warnings"]
     assert cer(page.text, p["text"]) <= 0.03
+
+
+def test_missing_tesseract_is_one_line_and_the_installation_exit_code(khana_home, pages_dir, tmp_path):
+    """A machine without Tesseract (PATH lacking it): one clear line, exit 4, nothing written, no traceback."""
+    out = tmp_path / "out"
+    r = run_khana("process", str(pages_dir / "clean.png"), "--out", str(out), env={"PATH": str(tmp_path / "empty")})
+    assert r.returncode == 4, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Tesseract" in lines[0] and re.search("[\u0600-\u06ff]", lines[0])  # fa and en
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists()
+
+
+def test_every_argument_is_checked_before_any_work(khana_home, pages_dir, tmp_path):
+    target = tmp_path / "report.pdf"
+    target.write_bytes(b"an existing file")
+    r = run_khana("process", str(pages_dir / "clean.png"), "--out", str(target))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not a folder" in r.stderr
+    for bad in (tmp_path, "/dev/zero"):  # a folder, a device: each named for what it is, not "no such file"
+        r = run_khana("process", str(bad), "--out", str(tmp_path / "o"))
+        assert r.returncode == 2 and "no such file" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_names_are_unique_and_safe():
+    from pathlib import Path
+
+    from khana.cli import _output_stems
+
+    names = _output_stems([Path("a/good.png"), Path("b/good.jpg"), Path("c/good.png"), Path("x\u202eevil\n.png"),
+                           Path("س" * 130 + ".png")])
+    assert len(set(names)) == 5
+    assert names[0] != names[1] and names[0].startswith("good")
+    assert all("\n" not in n and "\u202e" not in n for n in names)
+    assert all(len((n + ".page999.problems.png").encode()) < 255 for n in names)

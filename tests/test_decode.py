@@ -82,7 +82,7 @@ def test_dpi_taken_from_file_when_plausible_else_inferred_from_a4():
     (b"", "empty"),
     (b"hello world", "unsupported"),
     (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "unsupported"),
-    (b"%PDF-1.4\n garbage", "PDF cannot be read"),
+    (b"%PDF-1.4\n garbage", "PDF is damaged"),
 ])
 def test_bad_files_are_refused_clearly(data, msg):
     with pytest.raises(UnreadableFile, match=msg):

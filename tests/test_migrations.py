@@ -21,7 +21,9 @@ def _schema_diff(engine) -> list:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        from storage.search import include_object
+
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
         return compare_metadata(ctx, Base.metadata)
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from storage.objects import BUCKETS, IntegrityError, ObjectNotFound, ObjectStoreError
+from storage.objects import BUCKETS, DigestMismatch, ObjectNotFound, StoreUnavailable
 
 pytestmark = pytest.mark.services
 
@@ -23,7 +23,7 @@ def _settings(endpoint: str, prefix: str, **kw):
 def store(s3_server):
     from storage.factory import make_object_store
 
-    st = make_object_store(_settings(s3_server.endpoint, f"t{uuid.uuid4().hex[:8]}-"))
+    st = make_object_store("minio", minio=_settings(s3_server.endpoint, f"t{uuid.uuid4().hex[:8]}-").minio_config())
     st.ensure_buckets()
     return st
 
@@ -67,18 +67,18 @@ def test_large_object_multipart(store):
 
 def test_read_verifies_sha256(store):
     info = store.put("pages", "b/p1/corrected.png", b"good bytes", "image/png")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DigestMismatch):
         store.get("pages", "b/p1/corrected.png", expected_sha256="0" * 64)
     # tamper with the object behind Khana's back (same metadata, other bytes)
     import io
 
     store.client.put_object(store.bucket_name("pages"), "b/p1/corrected.png", io.BytesIO(b"evil bytes"), 10,
                             metadata={"sha256": info.sha256})
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DigestMismatch):
         store.get("pages", "b/p1/corrected.png")
     # an object written without a digest is never served unverified
     store.client.put_object(store.bucket_name("pages"), "b/p1/nodigest.png", io.BytesIO(b"abc"), 3)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DigestMismatch):
         store.get("pages", "b/p1/nodigest.png")
 
 
@@ -113,11 +113,11 @@ def test_unreachable_store_raises_objectstoreerror_quickly():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here
-    st = make_object_store(_settings(f"127.0.0.1:{port}", "khana-"))
+    st = make_object_store("minio", minio=_settings(f"127.0.0.1:{port}", "khana-").minio_config())
     t0 = time.monotonic()
-    with pytest.raises(ObjectStoreError) as exc:
+    with pytest.raises(StoreUnavailable) as exc:
         st.put("originals", "b/x.png", b"x")
-    assert not isinstance(exc.value, (ObjectNotFound, IntegrityError))
+    assert not isinstance(exc.value, (ObjectNotFound, DigestMismatch))
     assert time.monotonic() - t0 < 15
-    with pytest.raises(ObjectStoreError):
+    with pytest.raises(StoreUnavailable):
         st.get("originals", "b/x.png")

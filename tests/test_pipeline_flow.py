@@ -131,16 +131,18 @@ def test_legibility_after_ocr_is_the_final_score(rt, text_page, monkeypatch):
     svc = KhanaService(rt)
     good = svc.submit_batch([Upload("good.png", text_page)], META)
     run_all(rt, good)
-    real = stages.ocr.recognise
+    class ShakyEngine:  # the same words, read with the confidence of a poor scan
+        def __init__(self, real):
+            self.real = real
 
-    def shaky(*a, **k):  # the same words, read with the confidence of a poor scan
-        res = real(*a, **k)
-        for w in res.words:
-            w.conf = min(w.conf, 35.0)
-        res.mean_confidence = 35.0
-        return res
+        def recognise(self, image, *, dpi):
+            res = self.real.recognise(image, dpi=dpi)
+            for w in res.words:
+                w.conf = min(w.conf, 35.0)
+            res.mean_confidence = 35.0
+            return res
 
-    monkeypatch.setattr(stages.ocr, "recognise", shaky)
+    rt.ocr = ShakyEngine(rt.ocr)
     poor = svc.submit_batch([Upload("poor.png", text_page)], META)
     run_all(rt, poor)
     with rt.db.session() as s:
@@ -178,3 +180,29 @@ def test_page_blurred_in_one_part_is_held_with_the_part_marked(rt):
     y_mid = int(mid / img.shape[0] * h)
     assert orange[y_mid + h // 20 : y_mid + h // 6].any(axis=1).mean() > 0.8
     assert orange[h // 10 : y_mid - h // 20].mean() < 0.01
+
+
+@pytest.mark.slow
+def test_page_held_for_an_image_fault_is_decided_at_once_then_read_for_qa(rt):
+    """A cut-off page is held before OCR (the station learns it at once) and is then read, so that QA
+    sees its text and case number; a blank page is held as hopeless and never read."""
+    page = render_page(n_words=120, seed=4, size_pt=13)
+    cut = png_bytes(degrade.cut_off(page.image, 0.15, "bottom"))
+    blank = png_bytes(degrade.blank())
+    svc = KhanaService(rt)
+    sub = svc.submit_batch([Upload("cut.png", cut), Upload("blank.png", blank)], META)
+    nexts = run_all(rt, sub)
+    assert "finalise" in nexts
+    with rt.db.session() as s:
+        c, b = (s.get(Page, pid) for pid in sub.page_ids)
+        assert c.decision == "hold" and "cut_off" in c.reasons
+        assert c.report["hold_kind"] == "image"
+        assert c.report["text"] and c.report["ocr_confidence"] is not None and c.words_key and c.pdf_image
+        assert c.search_text  # QA and the override see the words
+        assert b.report["hold_kind"] == "hopeless" and b.report["text"] == "" and b.words_key is None
+        events = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.page_id == c.id)
+                                              .order_by(AuditEvent.id))]
+    assert events == ["page_decided", "page_read"]  # decided first, read afterwards, each once
+    assert decided_events(rt, sub.page_ids[0]) == 1
+    assert stages.run_ocr(rt, sub.page_ids[0]) == "done"  # a re-delivered read changes nothing
+    assert finalise_batch(rt, sub.batch_id) == "held"

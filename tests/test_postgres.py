@@ -13,14 +13,14 @@ def test_batch_end_to_end_on_postgres(tmp_path, postgres_url):
     from PIL import Image
 
     from khana.settings import Settings
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
     from pipeline.service import BatchMeta, KhanaService, Upload
     from storage.models import AuditEvent, Batch, Page
     from testpages import render_page
     from workers.embedded import EmbeddedWorker
 
     settings = Settings(home=tmp_path / "home", database_url=postgres_url)
-    rt = Runtime.from_settings(settings)
+    rt = build_runtime(settings)
     assert rt.db.engine.dialect.name == "postgresql"
     service = KhanaService(rt)
     uploads = []
@@ -55,10 +55,10 @@ def test_pages_decided_at_once_finalise_the_batch_exactly_once(tmp_path, postgre
 
     from khana.settings import Settings
     from pipeline import stages
-    from pipeline.runtime import Runtime
+    from khana.bootstrap import build_runtime
     from pipeline.service import BatchMeta, KhanaService, Upload
 
-    rt = Runtime.from_settings(Settings(home=tmp_path / "home", database_url=postgres_url))
+    rt = build_runtime(Settings(home=tmp_path / "home", database_url=postgres_url))
     service = KhanaService(rt)
     from conftest import png_bytes
     from testpages import render_page
@@ -70,7 +70,8 @@ def test_pages_decided_at_once_finalise_the_batch_exactly_once(tmp_path, postgre
         results: list[str] = []
 
         def decide(pid: str) -> None:
-            report = {"decision": "pass", "reasons": []}
+            report = stages.PageReport(file="x.png", page=1)
+            report.hold([])
             barrier.wait()
             results.append(stages._decide(rt, pid, "pending", report, {}, "test"))
 

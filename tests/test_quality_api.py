@@ -1,11 +1,12 @@
 """Public interface of quality/: shapes, types, reason vocabulary, bad inputs."""
 import json
+import re
 
 import numpy as np
 import pytest
 
 import quality
-from quality import (REASONS, CorrectedPage, GatePolicy, PageMeasures, annotate_problems, correct_page,
+from quality import (REASONS, CorrectedPage, GatePolicy, OcrEvidence, PolicyError, PageMeasures, annotate_problems, correct_page,
                      early_gate, final_gate, legibility_score, load_policy, measure_page, reason_message)
 
 CODES = ["blank", "cut_off", "blurred", "noisy", "too_dark", "faded", "low_resolution", "uneven_lighting",
@@ -13,12 +14,15 @@ CODES = ["blank", "cut_off", "blurred", "noisy", "too_dark", "faded", "low_resol
 
 
 def test_reasons_vocabulary():
+    """Every contract code has a distinct Persian and English message, in the right script."""
+    fa_letters = re.compile("[\u0600-\u06ff]")
     for c in CODES:
-        assert c in REASONS
-        assert REASONS[c]["fa"] and REASONS[c]["en"]
-        assert reason_message(c, "fa") == REASONS[c]["fa"]
-        assert reason_message(c) == REASONS[c]["en"]
-    assert reason_message("nope") == "nope"
+        fa, en = reason_message(c, "fa"), reason_message(c)
+        assert fa != c and en != c, c  # a real message, not the code echoed back
+        assert fa_letters.search(fa) and not fa_letters.search(en), c
+    assert len({reason_message(c, "fa") for c in CODES}) == len(CODES)
+    assert len({reason_message(c) for c in CODES}) == len(CODES)
+    assert reason_message("nope") == "nope"  # an unknown code is shown as it is, never dropped
 
 
 def test_policy_loads_with_version(tmp_path):
@@ -27,18 +31,36 @@ def test_policy_loads_with_version(tmp_path):
     f = tmp_path / "p.toml"
     f.write_text('version = "test-2"\n[final]\nlegibility_min = 0.9\n')
     q = load_policy(str(f))
-    assert q.version == "test-2" and q.final["legibility_min"] == 0.9
-    assert q.early["blur_rel_max"] == p.early["blur_rel_max"]  # defaults filled in
+    assert q.version == "test-2" and q.final.legibility_min == 0.9
+    assert q.early.blur_rel_max == p.early.blur_rel_max  # the shipped values fill in the rest
     bad = tmp_path / "bad.toml"
     bad.write_text("[final]\n")
-    with pytest.raises(ValueError):
+    with pytest.raises(PolicyError):
         load_policy(str(bad))
 
 
-class _OCR:
-    def __init__(self, mean=90.0, p10=70.0, lex=0.9, garb=0.0, n=200):
-        self.mean_confidence, self.p10_confidence, self.lexicon_share = mean, p10, lex
-        self.garbage_share, self.word_count = garb, n
+@pytest.mark.parametrize("body, words", [
+    ('[final]\nlow_word_confidance = 50\n', "low_word_confidance"),   # a misspelt key
+    ('[reason]\nblur_rel_max = 0.5\n', "reason"),                    # a misspelt section
+    ('[early]\nblur_rel_max = "high"\n', "not a float"),              # a wrong type
+    ('[final]\nmin_words = 2.5\n', "not a int"),
+])
+def test_policy_typos_fail_at_load_time(tmp_path, body, words):
+    f = tmp_path / "typo.toml"
+    f.write_text('version = "t-1"\n' + body)
+    with pytest.raises(PolicyError, match=words):
+        load_policy(f)
+
+
+def test_policy_is_typed_attributes():
+    p = load_policy()
+    assert isinstance(p.final.low_word_confidence, float) and isinstance(p.final.min_words, int)
+    with pytest.raises(AttributeError):
+        p.final.low_word_confidance  # noqa: B018 - a typo in code is an error, not a silent default
+
+
+def _OCR(mean=90.0, p10=70.0, lex=0.9, garb=0.0, n=200) -> OcrEvidence:
+    return OcrEvidence(mean_confidence=mean, p10_confidence=p10, lexicon_share=lex, garbage_share=garb, word_count=n)
 
 
 BAD_INPUTS = {
@@ -99,10 +121,13 @@ def test_clean_page_passes(clean_page):
     assert "low_ocr_confidence" in final_gate(m, _OCR(mean=20, p10=0), pol)
 
 
-def test_exports():
-    for name in ["REASONS", "reason_message", "CorrectedPage", "correct_page", "PageMeasures", "measure_page",
-                 "legibility_score", "GatePolicy", "load_policy", "early_gate", "final_gate", "annotate_problems"]:
-        assert hasattr(quality, name)
+def test_public_names_are_what_they_say():
+    """The package's public names are the real functions and types, and `__all__` lists only real names."""
+    for name in quality.__all__:
+        assert getattr(quality, name) is not None, name
+    assert quality.early_gate is __import__("quality.gate", fromlist=["early_gate"]).early_gate
+    assert isinstance(quality.load_policy(), quality.GatePolicy)
+    assert callable(quality.correct_page) and callable(quality.measure_page)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from quality import (REASONS, annotate_problems, correct_page, early_gate, final_gate, load_policy,
+from quality import (REASONS, OcrEvidence, annotate_problems, correct_page, early_gate, final_gate, load_policy,
                      measure_page)
 from testpages import degrade as D
 from testpages.render import render_page
@@ -12,12 +12,9 @@ from testpages.render import render_page
 DPI = 150
 
 
-class OCR:
-    def __init__(self, mean=88.0, p10=70.0, lex=0.95, garb=0.0, n=180, words=None):
-        self.mean_confidence, self.p10_confidence, self.lexicon_share = mean, p10, lex
-        self.garbage_share, self.word_count = garb, n
-        if words is not None:
-            self.words = words
+def OCR(mean=88.0, p10=70.0, lex=0.95, garb=0.0, n=180, words=None) -> OcrEvidence:
+    return OcrEvidence(mean_confidence=mean, p10_confidence=p10, lexicon_share=lex, garbage_share=garb,
+                       word_count=n, words=words)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Intake through the service layer: validation, durability before acknowledgement, idempotency."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import date, timedelta
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from pipeline.service import BadInput, BatchMeta, KhanaService, Upload, deadline_priority
 from storage.models import AuditEvent, Batch, OriginalFile, Page
-from storage.objects import ObjectStoreError
+from storage.objects import StoreUnavailable
 
 
 def png(value: int = 255, size=(300, 400)) -> bytes:
@@ -81,7 +82,7 @@ def test_empty_batch_and_limits(rt):
     svc = KhanaService(rt)
     with pytest.raises(BadInput, match="at least one file"):
         svc.submit_batch([], META)
-    rt.settings.max_pages_per_batch = 2
+    rt.config = dataclasses.replace(rt.config, max_pages_per_batch=2)
     with pytest.raises(BadInput, match="at most 2"):
         svc.submit_batch([Upload("a.tiff", tiff(3))], META)
 
@@ -94,7 +95,7 @@ class FailingStore:
 
     def put(self, *a, **kw):
         if self.ok <= 0:
-            raise ObjectStoreError("connection refused")
+            raise StoreUnavailable("connection refused")
         self.ok -= 1
         return self.inner.put(*a, **kw)
 
@@ -105,7 +106,7 @@ class FailingStore:
 def test_store_failure_means_no_acknowledgement_and_no_records(rt):
     rt.store = FailingStore(rt.store, ok=1)
     rec = Recorder()
-    with pytest.raises(ObjectStoreError):
+    with pytest.raises(StoreUnavailable):
         KhanaService(rt, rec).submit_batch([Upload("a.png", png()), Upload("b.png", png())], META)
     assert counts(rt) == (0, 0, 0)
     assert rec.calls == []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.objects import IntegrityError, LocalObjectStore, ObjectNotFound, sha256_hex
+from storage.objects import DigestMismatch, LocalObjectStore, ObjectNotFound, sha256_hex
 
 
 @pytest.fixture
@@ -30,9 +30,9 @@ def test_put_get_stat_list_copy_delete(store):
 def test_tampered_object_is_detected(store):
     store.put("pages", "p/corrected.png", b"original bytes")
     (store.root / "pages" / "p" / "corrected.png").write_bytes(b"tampered bytes")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DigestMismatch):
         store.get("pages", "p/corrected.png")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DigestMismatch):
         store.get("pages", "p/corrected.png", expected_sha256=sha256_hex(b"other"))
 
 
@@ -52,3 +52,32 @@ def test_no_temporary_files_left_behind(store):
         store.put("documents", f"d/{i}.pdf", b"%PDF" * 100)
     leftovers = [p for p in (store.root / "documents").rglob(".tmp-*")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("breakage", ["root_is_a_file", "bucket_is_a_file"])
+def test_os_errors_are_the_store_being_unavailable(tmp_path, breakage):
+    """A broken local store (not a folder, unwritable, ...) is 'unavailable, retry', not a crash or 'not found'."""
+    from storage.objects import StoreUnavailable
+
+    root = tmp_path / "objects"
+    store = LocalObjectStore(root)
+    store.ensure_buckets()
+    store.put("pages", "a/b.png", b"x")
+    if breakage == "root_is_a_file":
+        import shutil
+
+        shutil.rmtree(root)
+        root.write_bytes(b"not a folder")
+    else:
+        import shutil
+
+        shutil.rmtree(root / "originals")
+        (root / "originals").write_bytes(b"")
+    with pytest.raises(StoreUnavailable) as exc:
+        store.put("originals", "k/file.png", b"data")
+    assert "cannot" in str(exc.value) and exc.value.exit_code == 6
+    with pytest.raises(StoreUnavailable):
+        store.ensure_buckets()
+    if breakage == "root_is_a_file":
+        with pytest.raises(StoreUnavailable):
+            store.get("pages", "a/b.png")

@@ -22,18 +22,18 @@ Priorities: 0 = most urgent .. 9 (`pipeline.service.deadline_priority`). Kombu's
 transport keeps one list per priority step (``ocr``, ``ocr:1``, ... ``ocr:9``) and
 BRPOPs them in ascending order, so 0 is served first (the reverse of AMQP).
 
-Configuration comes from the environment (pydantic-settings, prefix ``KHANA_``):
-`khana.settings.Settings` (``KHANA_BROKER_URL``, ``KHANA_RESULT_BACKEND``, ...) and
-`WorkerSettings` below.
+Configuration comes from `khana.settings.Settings` (environment variables, prefix ``KHANA_``:
+``KHANA_BROKER_URL``, ``KHANA_VISIBILITY_TIMEOUT_S``, ...), the one settings class of every entry point.
+
+Every task message is published by `publish` (by task name, with the clamped priority): the API's
+dispatcher, the tasks' hand-off to the next stage and the sweeper's re-drives all go through it.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import logging
 
 from celery import Celery
 from kombu import Exchange, Queue
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from khana.settings import Settings, get_settings
 
@@ -42,27 +42,7 @@ PRIORITY_STEPS = list(range(10))  # one Redis list per priority 0..9
 DEFAULT_PRIORITY = 5
 
 
-class WorkerSettings(BaseSettings):
-    """Settings of the distributed mode (environment variables, prefix ``KHANA_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="KHANA_", env_file=None, extra="ignore")
-
-    visibility_timeout_s: int = Field(1800, description="a message unacknowledged this long (its worker died) is redelivered")
-    broker_key_prefix: str = Field("", description="prefix of every Redis key Celery uses (several deployments on one Redis)")
-    task_max_retries: int = Field(20, description="retries of a step after a transient error (store, database, broker)")
-    retry_backoff_max_s: int = Field(60, description="cap of the exponential retry back-off")
-    ocr_task_time_limit_s: int = Field(600, description="hard time limit of one OCR task (the pool process is replaced)")
-    sweep_interval_s: float = Field(30.0, description="how often the sweeper looks for stuck pages and batches")
-    stuck_after_s: float = Field(900.0, description="a page untouched this long in pending/corrected is re-driven")
-    sweep_max_redrives: int = Field(5, description="re-drives of one page before the sweeper gives up and reports it")
-
-
-@lru_cache(maxsize=1)
-def get_worker_settings() -> WorkerSettings:
-    return WorkerSettings()
-
-
-def broker_transport_options(ws: WorkerSettings) -> dict:
+def broker_transport_options(ws: Settings) -> dict:
     opts = {
         "priority_steps": PRIORITY_STEPS,
         "sep": ":",
@@ -80,9 +60,9 @@ def broker_transport_options(ws: WorkerSettings) -> dict:
     return opts
 
 
-def make_celery(settings: Settings | None = None, ws: WorkerSettings | None = None) -> Celery:
+def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    ws = ws or get_worker_settings()
+    ws = settings
     app = Celery("khana", broker=settings.broker_url or "redis://127.0.0.1:6379/0",
                  backend=settings.result_backend or None, include=["workers.tasks"])
     exchange = Exchange("khana", type="direct")
@@ -117,11 +97,71 @@ def make_celery(settings: Settings | None = None, ws: WorkerSettings | None = No
         broker_channel_error_retry=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_max_tasks_per_child=200,  # bounds any slow leak in OCR libraries
+        # a pool process replacing a killed one builds its runtime first (database engine, store, policy): on a
+        # loaded machine that takes more than Celery's 4 s, and Celery would kill it again and again
+        worker_proc_alive_timeout=60.0,
         worker_hijack_root_logger=False,
         timezone="UTC",
         enable_utc=True,
     )
     return app
+
+
+log = logging.getLogger("khana.workers")
+
+
+def _survive_close_after_connection_loss() -> None:
+    """Kombu 5.7's Redis transport crashes a worker when Redis goes away at the wrong moment.
+
+    Closing a channel after the connection was lost restores its unacknowledged messages through a new
+    client built from the connection, which is already gone (``AttributeError: 'NoneType' object has no
+    attribute 'hostname'``); Celery takes that for an unrecoverable error and the worker stops for good
+    (seen in bench/soak/run.py when Redis restarted). The messages stay in Redis's unacked set, which the
+    transport restores after the visibility timeout (and the page leases bring the pages back first), so the
+    close goes on without them.
+    """
+    from kombu.transport import virtual
+
+    original = virtual.QoS.restore_unacked_once
+    if getattr(original, "_khana_guarded", False):
+        return
+
+    def restore_unacked_once(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except AttributeError as exc:
+            log.warning("broker connection lost while closing a channel; its unacknowledged messages stay in "
+                        "the broker for redelivery (%s)", exc)
+            return None
+
+    restore_unacked_once._khana_guarded = True
+    virtual.QoS.restore_unacked_once = restore_unacked_once
+
+
+_survive_close_after_connection_loss()
+
+_PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+
+TASK_QUALITY, TASK_OCR, TASK_FINALISE, TASK_SWEEP = "khana.quality", "khana.ocr", "khana.finalise", "khana.sweep"
+
+
+def clamp_priority(priority) -> int:
+    """0 (most urgent) .. 9; anything else becomes the default."""
+    try:
+        return max(0, min(9, int(priority)))
+    except (TypeError, ValueError):
+        return DEFAULT_PRIORITY
+
+
+def publish(celery_app: Celery, task_name: str, arg: str, priority) -> bool:
+    """Enqueue one task message `task_name(arg, priority)`; False (logged) when the broker cannot be reached."""
+    p = clamp_priority(priority)
+    try:
+        celery_app.send_task(task_name, (arg, p), priority=p, retry=True, retry_policy=_PUBLISH_RETRY)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the sweeper re-drives what could not be published
+        log.warning("could not enqueue %s(%s): %s; the sweeper will re-drive it", task_name, arg, exc)
+        return False
 
 
 app = make_celery()

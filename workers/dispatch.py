@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger("khana.workers")
+from core.status import PageStatus
+from workers.celery_app import TASK_FINALISE, TASK_OCR, TASK_QUALITY, publish
 
-_PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+log = logging.getLogger("khana.workers")
 
 
 class CeleryDispatcher:
@@ -20,27 +21,16 @@ class CeleryDispatcher:
 
         self.app = app or default_app
 
-    def _publish(self, task_name: str, arg: str, priority: int) -> bool:
-        from workers.tasks import _priority
-
-        p = _priority(priority)
-        try:
-            self.app.send_task(task_name, (arg, p), priority=p, retry=True, retry_policy=_PUBLISH_RETRY)
-            return True
-        except Exception as exc:  # noqa: BLE001 - the sweeper re-drives what could not be published
-            log.warning("could not enqueue %s(%s): %s; the sweeper will re-drive it", task_name, arg, exc)
-            return False
-
     def dispatch(self, batch_id: str, page_ids: list[str], priority: int) -> None:
         for n, pid in enumerate(page_ids):
-            if not self._publish("khana.quality", pid, priority):
+            if not publish(self.app, TASK_QUALITY, pid, priority):
                 # the broker is down: do not make the station wait for every page in turn
                 log.warning("batch %s: %d page(s) left for the sweeper", batch_id, len(page_ids) - n)
                 return
 
     def redrive(self, page_id: str, status: str, priority: int) -> bool:
         """Enqueue a stuck page at the stage it is waiting for."""
-        return self._publish("khana.ocr" if status == "corrected" else "khana.quality", page_id, priority)
+        return publish(self.app, TASK_OCR if status == PageStatus.corrected else TASK_QUALITY, page_id, priority)
 
     def finalise(self, batch_id: str, priority: int) -> bool:
-        return self._publish("khana.finalise", batch_id, priority)
+        return publish(self.app, TASK_FINALISE, batch_id, priority)

@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 def main():
     import cv2
 
-    from quality import annotate_problems, correct_page, final_gate, load_policy, measure_page
+    from quality import OcrEvidence, annotate_problems, correct_page, final_gate, load_policy, measure_page
     from testpages import degrade as D
     from testpages.render import render_page
 
@@ -29,8 +29,7 @@ def main():
     try:
         from ocr import ocr_measures, recognise
         r = recognise(c.image, dpi=200, timeout_s=60)
-        ocr = ocr_measures(r)
-        ocr.words = [{"top": w.top, "height": w.height} for w in r.words]
+        ocr = OcrEvidence(**ocr_measures(r).as_dict(), words=[{"top": w.top, "height": w.height} for w in r.words])
         boxes = [(w.left, w.top, w.width, w.height) for w in r.words if w.conf < 60]
     except Exception as e:  # OCR is optional for the picture
         print("OCR skipped:", e, file=sys.stderr)

@@ -12,7 +12,6 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -27,6 +26,15 @@ CER_TARGET_KINDS = {  # kind -> severities covered by the "CER <= 2% after corre
 }
 
 
+def _evidence(d: dict):
+    """The OCR evidence of a recorded page (records may carry more fields than the gate reads)."""
+    from dataclasses import fields
+
+    from quality import OcrEvidence
+    names = {f.name for f in fields(OcrEvidence)}
+    return OcrEvidence(**{k: v for k, v in d.items() if k in names})
+
+
 def recompute(rec, policy=None):
     from quality import PageMeasures, early_gate, final_gate, legibility_score, load_policy
     pol = policy or load_policy()
@@ -36,7 +44,7 @@ def recompute(rec, policy=None):
     m.corrected_size = tuple(m.corrected_size)
     m.legibility = legibility_score(m)
     early = early_gate(m, pol)
-    ocr = SimpleNamespace(**rec["ocr"]) if rec.get("ocr") else None
+    ocr = _evidence(rec["ocr"]) if rec.get("ocr") else None
     final = early if early else final_gate(m, ocr, pol)
     if rec.get("ocr_timeout"):
         final = final + ["ocr_timeout"]

@@ -161,8 +161,8 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
         rec["cer_raw"] = rec["cer_after"] = None
         rec["ocr"] = None
         rec["ocr_timeout"] = False
-    from types import SimpleNamespace
-    ocr_obj = SimpleNamespace(**rec["ocr"]) if rec["ocr"] else None
+    from bench.quality.report import _evidence
+    ocr_obj = _evidence(rec["ocr"]) if rec["ocr"] else None
     rec["final"] = early if early else final_gate(m, ocr_obj, pol)
     if rec.get("ocr_timeout"):
         rec["final"] = rec["final"] + ["ocr_timeout"]

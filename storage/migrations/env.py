@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 
 from storage.models import Base
+from storage.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,6 +32,7 @@ def _configure(connection=None, url=None) -> None:
         target_metadata=target_metadata,
         render_as_batch=is_sqlite,  # SQLite cannot ALTER most things: copy-and-move tables
         compare_type=True,
+        include_object=include_object,  # the full-text tables and columns are made by hand (0003)
         literal_binds=connection is None,
         dialect_opts={"paramstyle": "named"} if connection is None else {},
     )

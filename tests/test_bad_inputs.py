@@ -1,0 +1,173 @@
+"""The bad-input corpus (tests/bad_inputs.py, generated) through the CLI and through a live `khana serve`
+(issue 11): each kind has one exact outcome.
+
+* refused: the CLI exits 2 with one line on stderr naming the problem in Persian and English, and writes
+  nothing; the API answers 400 with that line, records nothing and stores nothing; the server stays healthy.
+* accepted (odd but legitimate files, hostile names): the CLI exits 3 (the page is held for the expected
+  reason) and the API accepts it and decides it; no control character of a name reaches a report, an
+  output file name or a status answer.
+
+Also here: the object store's folder replaced by a file while the server runs (503 + Retry-After, nothing
+recorded, healthy again once the folder is back).
+"""
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bad_inputs import Case, corpus
+from conftest import run_khana
+from live_serve import FORM, Serve
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the CLI cases run once, together (module fixture)
+
+CASES = corpus()
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_the_corpus_has_at_least_40_kinds():
+    kinds = {c.kind for c in CASES}
+    assert len(kinds) == len(CASES) >= 40
+    assert sum(c.outcome == "refused" for c in CASES) >= 25 and sum(c.outcome == "held" for c in CASES) >= 15
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------
+def _cli_path(root: Path, case: Case) -> tuple[Path, str]:
+    """(working folder, argument) for a case: the file is written under its (possibly hostile) name."""
+    work = root / case.kind
+    name = case.name
+    if name.startswith("../"):
+        (work / "a" / "b").mkdir(parents=True)
+        name = "a/b/" + name
+    target = work / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(case.data)
+    return work, name
+
+
+@pytest.fixture(scope="module")
+def cli_results(tmp_path_factory):
+    """Every CLI case run once (three at a time: each is its own `khana process`)."""
+    root = tmp_path_factory.mktemp("bad-cli")
+
+    def run(case: Case):
+        work, arg = _cli_path(root, case)
+        r = run_khana("process", arg, "--out", "out", "--json", cwd=work, timeout=600,
+                      env={"KHANA_HOME": str(work / "home")})
+        return case.kind, (r, work)
+
+    with ThreadPoolExecutor(3) as pool:
+        return dict(pool.map(run, [c for c in CASES if "api-only" not in c.tags]))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "refused"], ids=lambda c: c.kind)
+def test_cli_refuses_with_one_clear_line_and_writes_nothing(case, cli_results):
+    r, work = cli_results[case.kind]
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr  # one line: no traceback, no library warning
+    assert case.en in lines[0] and case.fa in lines[0], lines[0]
+    assert "Traceback" not in r.stderr and "<" not in lines[0] and "PDFium" not in lines[0]
+    assert r.stdout == ""
+    assert not (work / "out").exists()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "held" and "api-only" not in c.tags],
+                         ids=lambda c: c.kind)
+def test_cli_accepts_odd_files_and_holds_them_for_the_reason(case, cli_results):
+    r, work = cli_results[case.kind]
+    assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
+    pages = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(pages) == case.pages
+    for p in pages:
+        assert p["decision"] == "hold" and case.reason in p["reasons"], p
+        assert not CONTROL.search(p["file"]), p["file"]
+    report = json.loads((work / "out" / "report.json").read_text(encoding="utf-8"))
+    assert not CONTROL.search(json.dumps(report, ensure_ascii=False))
+    for f in (work / "out").iterdir():  # every output stays in --out, with a clean name
+        assert f.parent == work / "out" and not CONTROL.search(f.name), f.name
+    assert not CONTROL.search(r.stderr)
+
+
+# --- the API (a live khana serve) ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Serve(tmp_path_factory.mktemp("bad-api")).start()
+    yield srv
+    srv.stop()
+
+
+def _counts(srv: Serve) -> tuple[int, int]:
+    from storage.models import Batch
+
+    rt = srv.runtime()
+    try:
+        with rt.db.session() as s:
+            batches = s.scalar(select(func.count()).select_from(Batch))
+    finally:
+        rt.close()
+    originals = srv.home / "objects" / "originals"
+    return batches, sum(1 for p in originals.rglob("*") if p.is_file()) if originals.exists() else 0
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "refused"], ids=lambda c: c.kind)
+def test_api_refuses_with_400_one_line_nothing_stored_server_healthy(case, server):
+    before = _counts(server)
+    r = server.post_raw(case.name.encode(), case.data)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "\n" not in detail and case.en in detail and case.fa in detail, detail
+    assert _counts(server) == before  # no batch, no original kept
+    assert server.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "held"], ids=lambda c: c.kind)
+def test_api_accepts_odd_files_decides_them_and_cleans_names(case, server):
+    r = server.post_raw(case.name.encode(), case.data)
+    assert r.status_code == 202, r.text
+    batch = r.json()["batch"]
+    st = server.wait_final(batch, timeout=300)
+    assert st["status"] == "held" and st["pages_decided"] == case.pages, st
+    for p in st["pages"]:
+        assert p["decision"] == "hold" and case.reason in p["reasons"], p
+    assert not CONTROL.search(json.dumps(st, ensure_ascii=False))
+    assert server.get("/healthz").status_code == 200
+
+
+def test_store_folder_replaced_by_a_file_is_503_with_retry_after_and_nothing_recorded(server):
+    """Issue 11 item 4: the local store's OS errors are the documented 503, not a 500; healthy once repaired."""
+    from conftest import png_bytes
+    import numpy as np
+
+    png = png_bytes(np.full((877, 620), 255, np.uint8))
+    objects = server.home / "objects"
+    before = _counts(server)
+    moved = objects.with_name("objects.moved")
+    objects.rename(moved)
+    objects.write_bytes(b"not a folder")
+    try:
+        r = httpx.post(f"{server.base}/api/v1/batches", data=FORM, files=[("files", ("p.png", png, "image/png"))],
+                       timeout=60)
+        assert r.status_code == 503 and r.headers.get("retry-after"), (r.status_code, r.text)
+        assert "NOT accepted" in r.json()["detail"]
+        assert server.get("/healthz").status_code == 503  # the store is broken: said so, not hidden
+        from storage.models import Batch
+
+        rt = server.runtime()
+        with rt.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Batch)) == before[0]
+        rt.close()
+    finally:
+        objects.unlink()
+        moved.rename(objects)
+    assert server.get("/healthz").status_code == 200  # repaired: healthy, and it takes filings again
+    r = httpx.post(f"{server.base}/api/v1/batches", data=FORM, files=[("files", ("p.png", png, "image/png"))],
+                   timeout=60)
+    assert r.status_code == 202
+    assert server.wait_final(r.json()["batch"], timeout=120)["status"] == "held"
