@@ -28,7 +28,13 @@ from ocr.tesseract import (
     TesseractNotFound,
     available_languages,
 )
-from ocr.text_repair import fix_lone_punctuation, fix_persian_commas, merge_numbers, repair_boxes, reread_latin_numbers
+from ocr.text_repair import (
+    fix_lone_punctuation,
+    fix_persian_commas,
+    merge_numbers,
+    repair_boxes,
+    reread_latin_numbers,
+)
 from ocr.tsv import parse_tsv
 from ocr.words import OcrResult, Word, text_box, word_spans, words_to_text
 

@@ -244,5 +244,3 @@ def _reread_mixed_numbers(
             else:
                 out.extend(group)
     return out
-
-

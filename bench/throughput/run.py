@@ -100,10 +100,15 @@ def bench_ocrmypdf(pages: list[Path], work: Path, exe: str | None = None) -> tup
     exe = exe or shutil.which("ocrmypdf") or str(Path(sys.executable).with_name("ocrmypdf"))
     if not Path(exe).exists():
         return None, None, "ocrmypdf is not installed (pip install ocrmypdf)"
-    import img2pdf
-
     src = work / "batch.pdf"
-    src.write_bytes(img2pdf.convert([str(p) for p in pages]))
+    try:
+        import img2pdf
+
+        src.write_bytes(img2pdf.convert([str(p) for p in pages]))
+    except ImportError:  # OCRmyPDF in its own virtualenv: use its img2pdf (a dependency of OCRmyPDF)
+        subprocess.run([str(Path(exe).with_name("python")), "-c", "import img2pdf, sys; "
+                        "open(sys.argv[1], 'wb').write(img2pdf.convert(sys.argv[2:]))", str(src), *map(str, pages)],
+                       check=True)
     dst = work / "ocrmypdf-out.pdf"
     cmd = [exe, "-j", "2", "--deskew", "-l", "fas", str(src), str(dst)]
     c0, t0 = _child_cpu(), time.perf_counter()
