@@ -129,6 +129,30 @@ def _auc(scores, positive) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def _ranks(v):
+    order = sorted(range(len(v)), key=lambda i: v[i])
+    r = [0.0] * len(v)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2.0
+        i = j + 1
+    return r
+
+
+def _spearman(x, y) -> float:
+    rx, ry = _ranks(x), _ranks(y)
+    n = len(x)
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sx = sum((a - mx) ** 2 for a in rx) ** 0.5
+    sy = sum((b - my) ** 2 for b in ry) ** 0.5
+    return cov / (sx * sy) if sx and sy else float("nan")
+
+
 def report(recs, stored=None):
     tab = Counter((r["illegible"], r["decision"]) for r in recs)
     n_leg = tab[(False, "hold")] + tab[(False, "pass")]
@@ -169,6 +193,13 @@ def report(recs, stored=None):
         old_ok = [r["cer"] <= 0.10 for r in rows if r["id"] in stored]
         print(f"\nAUC legibility vs (CER <= 10 %), in-sample: now {_auc(new, [r['cer'] <= 0.10 for r in rows]):.3f} "
               f"over {len(rows)} pages; stored run {_auc(old, old_ok):.3f} over {len(old)} pages")
+        cells = defaultdict(list)
+        for r, score in zip(rows, new):
+            cells[(r["kind"], r["severity"])].append((score, r["cer"]))
+        xs = [sum(a for a, _ in v) / len(v) for v in cells.values()]
+        ys = [1 - sum(b for _, b in v) / len(v) for v in cells.values()]
+        print(f"Spearman over per-condition means (kind x severity), legibility vs 1 - CER: {_spearman(xs, ys):.3f} "
+              f"over {len(cells)} cells")
     early = [r for r in recs if r["early"]]
     if early:
         cpu = sorted(r["cpu_ms"] for r in early)
