@@ -79,7 +79,7 @@ def _background_mask(work: np.ndarray, paper: float, k: int) -> np.ndarray:
 
 def find_cut_text(g: np.ndarray, *, work: np.ndarray | None, work_scale: float, border: tuple,
                   char_height_px: float, paper_level: float, dynamic_range: float,
-                  skew_degrees: float = 0.0, min_cuts: int = 2, min_lines: int = 3) -> CutText:
+                  skew_degrees: float = 0.0, min_cuts: int = 2, min_lines: int = 3, noisy: bool = False) -> CutText:
     """Edges of the raw page `g` (full resolution, uint8) along which text is cut.
 
     `border`: lid-border widths at working scale (those edges are judged by the lid-border rule instead).
@@ -98,13 +98,14 @@ def find_cut_text(g: np.ndarray, *, work: np.ndarray | None, work_scale: float, 
     if work is not None and work.size:
         k = max(3, int(round(0.8 * ch * ws)) | 1)
         bgm = _background_mask(work, paper_level, k)
+    found = {}
     for edge, b in zip(EDGES, border):
         if b:  # a lid border on this edge: judged by its inner edge elsewhere
             continue
         s = _strip(g, edge, min(depth, min(h, w) // 4), 0)
         if s.shape[0] < 3:
             continue
-        s = cv2.medianBlur(np.ascontiguousarray(s), 3)
+        s = cv2.medianBlur(np.ascontiguousarray(s), 5 if noisy else 3)
         local = cv2.dilate(s, np.ones((s.shape[0] * 2 + 1, window), np.uint8))
         local_f = local.astype(np.float32)
         # shading multiplies paper and ink alike: the contrast needed scales with the local paper level
@@ -137,10 +138,19 @@ def find_cut_text(g: np.ndarray, *, work: np.ndarray | None, work_scale: float, 
         out.strokes[edge] = len(cuts)
         out.lines[edge] = len(lines)
         out.fraction[edge] = float(sum(b - a for a, b in cuts) / max(L, 1))
-        # a page skewed against the scan edge meets it with one corner of its text block when the
-        # text is intact; text cut off along the edge reaches it on line after line
-        slanted = abs(float(skew_degrees or 0.0)) >= SLANT_MIN_DEG
-        if len(cuts) >= min_cuts or (slanted and len(lines) >= min_lines):
+        found[edge] = (cuts, lines)
+    # a page skewed against the scan edge meets it with one corner of its text block when the
+    # text is intact; text cut off along the edge reaches it on line after line.  Noise (grain on a
+    # dark scan) makes "strokes" on every edge alike: an edge counts only well above the quietest one.
+    slanted = abs(float(skew_degrees or 0.0)) >= SLANT_MIN_DEG
+    if noisy:  # grain survives the median as stroke-like specks: ask for more of them
+        min_cuts, min_lines = max(min_cuts, 6), max(min_lines, 5)
+    floor_s = min((len(c) for c, _ in found.values()), default=0)
+    floor_l = min((len(li) for _, li in found.values()), default=0)
+    for edge, (cuts, lines) in found.items():
+        by_strokes = len(cuts) >= min_cuts and len(cuts) >= 3 * floor_s + 1
+        by_lines = slanted and len(lines) >= min_lines and len(lines) >= 3 * floor_l + 1
+        if by_strokes or by_lines:
             out.edges.append(edge)
             spans = _groups([(a, b, 1) for a, b in cuts] + [(a, b, 1) for a, b, _ in lines], 4 * ch, 0)
             for a, bb, _ in spans:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ._img import downscale, impulse_fraction, to_gray_u8
-from .correct import WORK_SIDE, CorrectedPage
+from .correct import WORK_SIDE, CorrectedPage, _rules
 from .cutoff import find_cut_text, spans_to_corrected
 
 GRID = (8, 6)  # rows, cols of the problem-region grid
@@ -183,6 +183,33 @@ def _ordered(items) -> list:
     return out
 
 
+def _edge_contact(mask: np.ndarray, border: tuple[int, int, int, int]) -> dict[str, float]:
+    """Share of each edge (inside any lid border) along which text ink touches it."""
+    h, w = mask.shape
+    bl, bt, br, bb = border
+    d = max(2, int(round(0.004 * max(h, w))))
+    sub = mask[bt:h - bb, bl:w - br]
+    if sub.size == 0 or sub.shape[0] <= 2 * d or sub.shape[1] <= 2 * d:
+        return {}
+    res = {}
+    for name, strip, along in (("left", sub[:, :d], 1), ("right", sub[:, -d:], 1),
+                               ("top", sub[:d, :], 0), ("bottom", sub[-d:, :], 0)):
+        hit = strip.any(axis=along)
+        # ignore isolated specks: close small gaps, drop runs shorter than ~0.3% of the edge
+        hit = hit.astype(np.uint8)
+        k = max(2, len(hit) // 300)
+        hit = cv2.morphologyEx(hit[None, :], cv2.MORPH_OPEN, np.ones((1, k), np.uint8))[0]
+        res[name] = float(hit.mean())
+    return res
+
+
+def _edge_span(edge: str, work_shape, ws: float, raw_shape) -> tuple[int, int, int, int]:
+    """The whole of a raw edge as a segment (x0, y0, x1, y1)."""
+    h, w = raw_shape
+    return {"left": (0, 0, 0, h - 1), "right": (w - 1, 0, w - 1, h - 1),
+            "top": (0, 0, w - 1, 0), "bottom": (0, h - 1, w - 1, h - 1)}[edge]
+
+
 def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasures:
     from .score import legibility_score  # local import: score depends on PageMeasures
 
@@ -295,8 +322,22 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
     if not m.blank:
         cut = find_cut_text(g, work=work, work_scale=ws2, border=cp.border, char_height_px=m.char_height_px,
                             paper_level=cp.paper_level, dynamic_range=m.dynamic_range,
-                            skew_degrees=cp.skew_degrees)
+                            skew_degrees=cp.skew_degrees, noisy=cp.noise_sigma > 10 or cp.impulse > 0.004)
         bad = list(cut.edges)
+        if abs(cp.skew_degrees) < 5.0:
+            # an upright page: text running on to an edge between two lines leaves no cut stroke,
+            # only text right at the edge (within 0.4 % of the page) on a part of it, well above the
+            # noise that touches every edge alike; a skewed page's intact text block touches the edges
+            # with its corners, so it is judged by cut strokes only
+            # (a form's frame and table rules near the edge are not text running off it)
+            contact = _edge_contact(big & ~_rules(big), cp.border)
+            vals = sorted(contact.values())
+            floor = vals[len(vals) // 2] if vals else 0.0
+            for k, v in contact.items():
+                if v >= 0.004 and v > 3.0 * floor and k not in bad:
+                    bad.append(k)
+                    cut.fraction[k] = max(cut.fraction.get(k, 0.0), v)
+                    cut.spans.append((k, *_edge_span(k, big.shape, ws2, g.shape)))
         # a lid border with text right at its inner edge probably hides more text under it
         lh_w = max(2.0, m.char_height_px * ws2)
         rows, cols = big.any(axis=1), big.any(axis=0)
