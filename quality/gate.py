@@ -169,6 +169,11 @@ def _ordered(codes) -> list[str]:
     for c in codes:
         if c not in seen:
             seen.append(c)
+    # text too small for the scan's resolution also measures as blurred: the cause to name first is the
+    # resolution (the operator rescans at a higher dpi; "blurred" sends them to clean the glass)
+    if "low_resolution" in seen and "blurred" in seen and seen.index("low_resolution") > seen.index("blurred"):
+        seen.remove("low_resolution")
+        seen.insert(seen.index("blurred"), "low_resolution")
     return seen
 
 
