@@ -148,7 +148,7 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
         if rec["ocr"] is not None and rec["ocr"].get("words") is not None:
             # the regional check of the pipeline's OCR step (pipeline/stages.py)
             from quality import unread_text
-            u = unread_text(c.image, rec["ocr"]["words"], m, float(pol.get("reasons", "blur_rel_max", 0.7)))
+            u = unread_text(c.image, rec["ocr"]["words"], m, float(pol.reasons.blur_rel_max))
             rec["ocr"].update(unread_text_share=u["unread_share"], unread_tiles=u["unread_tiles"],
                               unread_blurred_tiles=len(u["blurred_boxes"]))
         if clean_ref:
