@@ -92,6 +92,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
                               "(`khana admin token create ...`).")
     app.add_middleware(CsrfMiddleware, cookie_secure=cookie_secure)
     install_handlers(app)
+    health.install_outage_handler(app)  # database down: 503 + Retry-After on every route, never a 500
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     for name in ROUTERS:
