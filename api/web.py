@@ -7,6 +7,8 @@ In a template (every page extends ``base.html``)::
     {{ fa_digits(n) }}                  Persian digits when the page is Persian
     {{ jdate(d) }} / {{ jdate(dt, time=True) }}   ۱۴۰۵/۰۹/۱۰ (Solar Hijri) in fa, 2026-12-01 in en
     {{ reason_text(code) }}             a reason code's message in the page's language
+    {{ ident(x) }}                      an identifier (office/court code, case number) kept left to right
+    {{ reasons_sentence(codes) }}       several reasons as one sentence in the page's language
 
 `render(request, "x.html", **ctx)` fills ``lang``, ``dir``, ``principal``, ``csrf_token``, ``open_mode`` and the helpers.
 """
@@ -103,7 +105,7 @@ def helpers(request: Request, lang: str) -> dict:
     def jdate(d, time: bool = False) -> str:
         return format_date(d, lang, time)
 
-    def code(x) -> Markup:
+    def ident(x) -> Markup:
         """An office/court code or another identifier: kept left to right; Persian digits only when it has no
         Latin letters (tehran-civil-12 stays as it is, 11-2301 becomes ۱۱-۲۳۰۱)."""
         if x is None or x == "":
@@ -138,7 +140,7 @@ def helpers(request: Request, lang: str) -> dict:
         en, fa = STATUS_NAMES.get(status, (status, status))
         return tr(en, fa)
 
-    return {"code": code, "reasons_sentence": reasons_sentence, "nav": nav, "role_name": role_name, "status_name": status_name, "tr": tr, "csrf_input": csrf_input, "fa_digits": fa_digits, "jdate": jdate, "reason_text": reason_text,
+    return {"ident": ident, "reasons_sentence": reasons_sentence, "nav": nav, "role_name": role_name, "status_name": status_name, "tr": tr, "csrf_input": csrf_input, "fa_digits": fa_digits, "jdate": jdate, "reason_text": reason_text,
             "csrf_token": csrf}
 
 

@@ -94,6 +94,14 @@ def process(
     # every argument is checked before any work starts
     if out.exists() and not out.is_dir():
         _fail(f"--out {out}: exists and is not a folder / مسیر خروجی پوشه نیست")
+    from pipeline.metadata import (InvalidMetadata, normalise_case_number, validate_code,
+                                   validate_document_type)
+
+    try:  # the same rules as the API and the station page
+        office, court = validate_code(office, "office", required=False), validate_code(court, "court", required=False)
+        case_number, document_type = normalise_case_number(case_number), validate_document_type(document_type)
+    except InvalidMetadata as exc:
+        _fail(exc.one_line())
     uploads: list[Upload] = []
     for f in files:
         uploads.append(Upload(str(f), _read_input(f)))

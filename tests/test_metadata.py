@@ -59,3 +59,10 @@ def test_validate_meta_names_the_bad_field():
     with pytest.raises(InvalidMetadata) as exc:
         validate_meta(office="11-2301", court="c", document_type="<script>", today=TODAY)
     assert exc.value.field == "document_type"
+
+
+def test_khana_process_uses_the_same_rules(tmp_path):
+    from conftest import run_khana
+
+    r = run_khana("process", "nothing.png", "--court", "../../x", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "court" in r.stderr and "Traceback" not in r.stderr

@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 from pipeline import court as court_mod
 from storage.database import Database
 from storage.models import AuditEvent, Batch, Delivery, OriginalFile, Page, new_id
-from storage.search import case_key, highlight, index_text, query_terms, search_index
+from ocr.search_text import case_key, highlight, index_text, query_terms
+from storage.search import search_index
 
 ZWNJ = "\u200c"
 
@@ -79,8 +80,10 @@ def ids(found) -> list[str]:
 def test_index_text_and_terms():
     assert index_text("پرونده" + ZWNJ + "های كيفي ۱۴۰۲/۰۵/۰۸") == "پروندههای کیفی 1402 05 08"
     assert case_key("۱۴۰۲-۰۹۹۸ / ۷۶۵") == "14020998765"
-    terms = query_terms("دادگاه به  دادگاه")
-    assert [(t.text, t.prefix) for t in terms] == [("دادگاه", True), ("به", False)]
+    terms = query_terms("دادگاه به  دادگاه ۱۲۳")
+    assert [t.text for t in terms] == ["دادگاه", "به", "123"]
+    assert "دادگاهها" in terms[0].forms and "دادگاهی" in terms[0].forms
+    assert terms[1].forms == ("به",) and terms[2].forms == ("123",)
 
 
 def test_spelling_variants_find_the_same_words(db):
@@ -94,9 +97,10 @@ def test_spelling_variants_find_the_same_words(db):
         assert ids(court_mod.search(db, "court-a", q)) == [a], q
 
 
-def test_prefix_finds_suffixed_forms_and_every_word_must_occur(db):
+def test_suffixed_forms_match_and_every_word_must_occur(db):
     a = forward(db, "court-a", ["پرونده" + ZWNJ + "های کیفری این شعبه"])
     assert ids(court_mod.search(db, "court-a", "پرونده")) == [a]
+    assert ids(court_mod.search(db, "court-a", "پرون")) == []  # not an open prefix
     assert ids(court_mod.search(db, "court-a", "پرونده حقوقی")) == []
     assert court_mod.search(db, "court-a", " .،؟ ") == []
 
@@ -139,8 +143,8 @@ def test_snippet_marks_hit_words_and_escapes_markup(db):
 
 def test_highlight_marks_every_spelling():
     terms = query_terms("كتاب")
-    out = highlight("این کتاب" + ZWNJ + "ها و کتابخانه و دفتر", terms)
-    assert out == "این <mark>کتاب" + ZWNJ + "ها</mark> و <mark>کتابخانه</mark> و دفتر"
+    out = highlight("این کتاب" + ZWNJ + "ها و كتاب و کتابخانه و دفتر", terms)
+    assert out == "این <mark>کتاب" + ZWNJ + "ها</mark> و <mark>كتاب</mark> و کتابخانه و دفتر"
 
 
 def test_reindex_backfills_existing_filings(db):

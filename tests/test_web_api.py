@@ -255,3 +255,27 @@ def test_login_rate_limit(live_server):
             assert _login(live_server, c, "ali", "a wrong password").status_code == 400
         r = _login(live_server, c, "ali", "the right password")
         assert r.status_code == 429 and "دقیقه" in r.text
+
+
+def test_no_endpoint_returns_a_document_without_credentials(srv, held_batch):
+    """Every GET route of the app (station, clerk, QA, admin), its path filled with a real batch and page 1:
+    without a token or session nothing answers 2xx with content, and no document or picture leaks."""
+    spec = httpx.get(f"{srv.url}/openapi.json").json()
+    paths = list(spec["paths"])
+    paths += ["/station", "/station/filings", f"/station/batches/{held_batch}", f"/station/batches/{held_batch}/pages",
+              "/admin/accounts", "/qa", "/qa/stats", f"/qa/{held_batch}/pages/1", "/court", "/court/search",
+              f"/court/filings/{held_batch}"]
+    checked = 0
+    for path in paths:
+        if "get" not in spec["paths"].get(path, {"get": 1}) or path in ("/healthz", "/openapi.json", "/readyz"):
+            continue
+        url = srv.url + path.replace("{batch_id}", held_batch).replace("{batch}", held_batch) \
+            .replace("{seq}", "1").replace("{n}", "1").replace("{page}", "1").replace("{kind}", "problems")
+        if "{" in url:
+            url = url.split("{")[0] + "x"
+        r = httpx.get(url, timeout=30)
+        checked += 1
+        ctype = r.headers.get("content-type", "")
+        assert r.status_code in (303, 401, 404, 405, 422), (path, r.status_code)
+        assert not ctype.startswith(("image/", "application/pdf")), (path, ctype)
+    assert checked >= 10

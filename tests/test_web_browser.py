@@ -37,6 +37,10 @@ def test_station_journey(live_server, page, tmp_path):
     page.goto(url + "/")
     assert page.locator(".banner").is_visible()
     shot(page, "first-try-fa")
+    page.goto(url + "/?lang=en")
+    assert page.locator("html").get_attribute("dir") == "ltr" and "First-try mode" in page.locator(".banner").inner_text()
+    shot(page, "first-try-en")
+    page.goto(url + "/?lang=fa")
     live_server.user("sara", "a long enough password", "station", office="11-2301")
     live_server.user("admin", "another long password", "admin")
 
@@ -105,6 +109,9 @@ def test_station_journey(live_server, page, tmp_path):
     page.wait_for_load_state("networkidle")
     assert "دادگاه" in page.locator(".alert.ok").inner_text()
     shot(page, "station-batch-forwarded-fa")
+    page.goto(page.url + "?lang=en")
+    shot(page, "station-batch-forwarded-en")
+    page.goto(page.url.split("?")[0] + "?lang=fa")
     publish_shot("station-upload-fa")
 
     # the admin's accounts page, both languages

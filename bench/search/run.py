@@ -40,7 +40,8 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from pipeline import court as court_mod  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.models import Batch, Delivery, OriginalFile, Page, SearchBatch, SearchPage  # noqa: E402
-from storage.search import case_key, court_token, index_text  # noqa: E402
+from ocr.search_text import case_key, index_text  # noqa: E402
+from storage.search import court_token  # noqa: E402
 from testpages.render import seed_texts  # noqa: E402
 
 COURTS = [f"tehran-civil-{i}" for i in range(1, 11)]
@@ -222,17 +223,33 @@ def main() -> None:
                                                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=str(ROOT / "bench" / "search" / "results.json"))
+    ap.add_argument("--keep", metavar="DIR", help="keep the databases in DIR (and reuse them on the next run: "
+                    "only the queries are run again)")
     args = ap.parse_args()
     report = {"pages": args.pages, "queries_per_kind": args.queries, "limit": args.limit,
               "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backends": {}}
     for backend in args.db.split(","):
-        tmp = tempfile.TemporaryDirectory(prefix="khana-bench-search-")
-        url = f"sqlite:///{tmp.name}/khana.db" if backend == "sqlite" else _pg_database(args.pg_server)
+        keep = Path(args.keep) if args.keep else None
+        tmp = None if keep else tempfile.TemporaryDirectory(prefix="khana-bench-search-")
+        folder = keep or Path(tmp.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = folder / f"{backend}.json"
+        if backend == "sqlite":
+            url = f"sqlite:///{folder}/khana.db"
+        elif keep and saved.exists():
+            url = json.loads(saved.read_text())["url"]
+        else:
+            url = _pg_database(args.pg_server)
         db = Database(url)
         try:
-            db.migrate()
-            data = build(db, args.pages, args.seed)
-            size = (Path(tmp.name, "khana.db").stat().st_size if backend == "sqlite" else
+            if saved.exists():
+                data = json.loads(saved.read_text())["data"]
+            else:
+                db.migrate()
+                data = build(db, args.pages, args.seed)
+                if keep:
+                    saved.write_text(json.dumps({"url": url, "data": data}, ensure_ascii=False))
+            size = (Path(folder, "khana.db").stat().st_size if backend == "sqlite" else
                     db.engine.connect().execute(text("SELECT pg_database_size(current_database())")).scalar())
             print(f"{backend}: {args.pages} pages loaded and indexed in {data['seconds']:.0f} s, database {size / 2**20:.0f} MiB",
                   flush=True)
@@ -245,10 +262,10 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         finally:
             db.dispose()
-            if backend != "sqlite":
-                _pg_drop(args.pg_server, url)
-            tmp.cleanup()
-
+            if not keep:
+                if backend != "sqlite":
+                    _pg_drop(args.pg_server, url)
+                tmp.cleanup()
 
 if __name__ == "__main__":
     main()
