@@ -19,6 +19,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY core ./core
 COPY khana ./khana
+COPY station ./station
 COPY pipeline ./pipeline
 COPY workers ./workers
 COPY ocr ./ocr

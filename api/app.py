@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import health
 from api.auth import CsrfMiddleware, WebConfig
 from api.web import STATIC_DIR, install_handlers
 from khana.bootstrap import build_runtime
@@ -92,6 +93,7 @@ def create_app(rt: Runtime | None = None, dispatcher: Dispatcher | None = None, 
                               "(`khana admin token create ...`).")
     app.add_middleware(CsrfMiddleware, cookie_secure=cookie_secure)
     install_handlers(app)
+    health.install_outage_handler(app)  # database down: 503 + Retry-After on every route, never a 500
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     for name in ROUTERS:

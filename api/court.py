@@ -152,7 +152,7 @@ def search_page(request: Request, q: str = Query("", max_length=200), p: Princip
 @router.get("/court/filings/{batch_id}", include_in_schema=False)
 def filing_page_html(batch_id: str, request: Request, q: str = Query("", max_length=200),
                      p: Principal = Depends(require_web("clerk")), rt: Runtime = Depends(runtime)):
-    from storage.search import highlight, query_terms
+    from ocr.search_text import highlight, query_terms
 
     f, pages = _filing(rt, p, batch_id)
     terms = query_terms(q) if q else []

@@ -101,6 +101,26 @@ def readyz(request: Request):
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+def install_outage_handler(app) -> None:
+    """The database (or another service) unreachable while answering any request: 503 + Retry-After, one line.
+
+    Authentication reads the database first, so an upload that arrives while it is down ends here: nothing
+    was accepted, the station retries.
+    """
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    from core.errors import Unavailable
+
+    async def outage(request: Request, exc: Exception):
+        msg = exc.one_line() if isinstance(exc, Unavailable) else (
+            "پایگاه داده در دسترس نیست؛ چیزی پذیرفته نشد، کمی بعد دوباره تلاش کنید / the database is unavailable; "
+            "nothing was accepted, retry later")
+        return JSONResponse({"detail": msg}, status_code=503, headers={"Retry-After": "30"})
+
+    for exc_type in (OperationalError, InterfaceError, DisconnectionError, Unavailable):
+        app.add_exception_handler(exc_type, outage)
+
+
 def batch_waiting(request: Request, batch_id: str) -> dict:
     """A batch's pages waiting for a worker: {"pages", "oldest_s", "in_progress", "worker_available"}."""
     state = _state(request)

@@ -20,7 +20,6 @@ else gets 404.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -192,17 +191,12 @@ def _page_helpers(request: Request) -> dict:
         text = f"{share * 100:.{places}f}".rstrip("0").rstrip(".")
         return num_text(text) + ("٪" if lang == "fa" else "%")
 
-    def code(v) -> str:
-        """An office or court code: Persian digits only when it has no Latin letters (`tehran-civil-12` stays)."""
-        text = "" if v is None else str(v)
-        return text if lang != "fa" or re.search("[A-Za-z]", text) else text.translate(_FA_DIGITS)
-
     def warning_text(w: str) -> str:
         en, fa = WARNINGS.get(w, (w, w))
         return fa if lang == "fa" else en
 
     return {"num": num, "num_text": num_text, "percent": percent, "short_reason": lambda c: _short_reason(c, lang),
-            "code": code, "warning_text": warning_text, "today": datetime.now(review.IRAN).date()}
+            "warning_text": warning_text, "today": datetime.now(review.IRAN).date()}
 
 
 WARNINGS = {
@@ -251,7 +245,7 @@ async def stats_page(request: Request, rt: Runtime = Depends(runtime), p: Princi
     chart = {
         "lang": lang,
         "dir": "rtl" if lang == "fa" else "ltr",
-        "offices": [r.office for r in rows],
+        "offices": [r.office_name or r.office for r in rows],
         "title": ("سهم صفحه‌های نگه‌داشته به تفکیک دلیل" if lang == "fa" else "Share of pages held, by reason"),
         "y_label": ("درصد صفحه‌های دریافتی" if lang == "fa" else "% of pages received"),
         "series": [{"code": c, "label": _short_reason(c, lang), "help": reason_message(c, lang),

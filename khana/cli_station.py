@@ -112,7 +112,7 @@ def push(
     from station.intake import FilingMeta, check_filing, queue_filing, read_paths
 
     settings = _settings()
-    meta = FilingMeta.parse(court, case, doc_type, deadline)
+    meta = FilingMeta.parse(court, case, doc_type, deadline, settings.office)
     named = read_paths(paths)
     with _outbox(settings) as outbox:
         filing = queue_filing(outbox, settings, named, meta)

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     tesseract: str = Field("tesseract", description="the Tesseract command (a name on PATH or a path)")
 
     # --- the distributed mode (Celery workers, sweeper) ---
-    visibility_timeout_s: int = Field(1800, description="a message unacknowledged this long (its worker died) is redelivered")
+    visibility_timeout_s: int = Field(120, description="a message unacknowledged this long (its worker died before "
+                                      "its page was leased) is redelivered; a copy delivered while the page is still "
+                                      "being worked on finds it leased and waits")
     broker_key_prefix: str = Field("", description="prefix of every Redis key Celery uses (several deployments on one Redis)")
     task_max_retries: int = Field(20, description="retries of a step after a transient error (store, database, broker)")
     retry_backoff_max_s: int = Field(60, description="cap of the exponential retry back-off")

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from pipeline import audit
 from storage.database import Database
 from storage.models import Batch, Delivery, Page
-from storage.search import case_key, highlight, query_terms, search_index
+from ocr.search_text import case_key, case_query_key, highlight, index_text, query_terms
+from storage.search import search_index
 
 if TYPE_CHECKING:
     from pipeline.runtime import Runtime
@@ -82,8 +83,8 @@ def _filing(b: Batch, delivered_at: datetime, n: int | None) -> Filing:
 def index_filing(s: Session, batch: Batch, pages: list[Page]) -> int:
     """Put a forwarded filing's pages into the full-text index (same transaction as the delivery)."""
     active = [p for p in pages if p.status != "superseded"]
-    return search_index(s).index_batch(s, batch.id, batch.court, batch.case_number,
-                                       [(p.id, p.seq, p.text or "") for p in active])
+    return search_index(s).index_batch(s, batch.id, batch.court, case_key(batch.case_number),
+                                       [(p.id, p.seq, index_text(p.text or "")) for p in active])
 
 
 def reindex(db: Database, *, only_missing: bool = False) -> tuple[int, int]:
@@ -129,7 +130,7 @@ def search(db: Database, court: str | None, query: str, *, limit: int = 50, acto
     """Filings of `court` matching a case number or Persian words, best first, with highlighted snippets."""
     terms = query_terms(query)
     with db.session() as s:
-        hits = search_index(s).search(s, court, query, limit=limit)
+        hits = search_index(s).search(s, court, terms, case_query_key(query), limit=limit)
         if not hits:
             found: list[FoundFiling] = []
         else:

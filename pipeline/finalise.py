@@ -65,7 +65,8 @@ def _encoded(rt: Runtime, info: dict) -> "ocr.EncodedImage":
 def finalise_batch(rt: Runtime, batch_id: str, actor: str = "worker") -> str:
     """Assemble, report and deliver; returns the batch's status."""
     with rt.db.session() as s:
-        batch = s.get(Batch, batch_id)
+        batch = s.get(Batch, batch_id, with_for_update=True)  # one finalise of a batch at a time (a re-delivered
+        # message may run while the first is still assembling); SQLite has no row locks and needs none (one writer)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
         if batch.status == BatchStatus.forwarded:

@@ -30,10 +30,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import BadInput, KhanaError
+from core.status import BatchStatus, Decision, PageStatus
 from pipeline import audit, stages
 from pipeline.finalise import finalise_batch
+from pipeline.report import PageReport
 from pipeline.runtime import Runtime
-from storage.models import Batch, Delivery, OriginalFile, Page, utcnow
+from storage.models import Batch, Delivery, Office, OriginalFile, Page, utcnow
 
 log = logging.getLogger("khana.review")
 
@@ -129,7 +131,7 @@ def _held_query():
         select(Page, Batch, OriginalFile.name)
         .join(Batch, Batch.id == Page.batch_id)
         .join(OriginalFile, OriginalFile.id == Page.file_id)
-        .where(Page.status == "decided", Page.decision == "hold", Batch.status == "held")
+        .where(Page.status == PageStatus.decided, Page.decision == Decision.hold, Batch.status == BatchStatus.held)
     )
 
 
@@ -177,7 +179,7 @@ def queue_filters(rt: Runtime) -> dict:
     with rt.db.session() as s:
         for office, rs in s.execute(
             select(Batch.office, Page.reasons).join(Batch, Batch.id == Page.batch_id)
-            .where(Page.status == "decided", Page.decision == "hold", Batch.status == "held")
+            .where(Page.status == PageStatus.decided, Page.decision == Decision.hold, Batch.status == BatchStatus.held)
         ):
             offices.add(office)
             reasons.update(rs or [])
@@ -191,7 +193,7 @@ def _ocr_done(p: Page) -> bool:
 
 
 def _active_page(s, batch_id: str, seq: int) -> Page | None:
-    return s.scalar(select(Page).where(Page.batch_id == batch_id, Page.seq == seq, Page.status != "superseded"))
+    return s.scalar(select(Page).where(Page.batch_id == batch_id, Page.seq == seq, Page.status != PageStatus.superseded))
 
 
 def page_detail(rt: Runtime, batch_id: str, seq: int) -> dict:
@@ -203,9 +205,9 @@ def page_detail(rt: Runtime, batch_id: str, seq: int) -> dict:
             raise ReviewNotFound(f"no page {seq} in filing {batch_id}")
         report = dict(p.report or {})
         n_pages = s.scalar(select(func.count()).select_from(Page).where(Page.batch_id == batch_id,
-                                                                       Page.status != "superseded"))
+                                                                       Page.status != PageStatus.superseded))
         rescans = s.scalar(select(func.count()).select_from(Page).where(Page.batch_id == batch_id,
-                                                                       Page.seq == seq, Page.status == "superseded"))
+                                                                       Page.seq == seq, Page.status == PageStatus.superseded))
         return {
             "batch": b.id, "page": p.seq, "page_id": p.id, "pages_total": n_pages, "office": b.office,
             "court": b.court, "case_number": b.case_number, "document_type": b.document_type,
@@ -222,7 +224,7 @@ def page_detail(rt: Runtime, batch_id: str, seq: int) -> dict:
             "rescan_requested_by": p.rescan_requested_by, "rescan_requested_at": _iso(p.rescan_requested_at),
             "rejected_reason": b.rejected_reason, "rejected_by": b.rejected_by, "rejected_at": _iso(b.rejected_at),
             "rescans": rescans, "has_problems_image": bool(p.overlay_key), "has_corrected_image": bool(p.corrected_key),
-            "awaiting_review": b.status == "held" and p.status == "decided" and p.decision == "hold",
+            "awaiting_review": b.status == BatchStatus.held and p.status == PageStatus.decided and p.decision == Decision.hold,
         }
 
 
@@ -277,7 +279,7 @@ def _held_page_for_action(s, batch_id: str, seq: int) -> tuple[Batch, Page]:
     p = _active_page(s, batch_id, seq)
     if p is None:
         raise ReviewNotFound(f"no page {seq} in filing {batch_id}")
-    if b.status != "held" or p.status != "decided" or p.decision != "hold":
+    if b.status != BatchStatus.held or p.status != PageStatus.decided or p.decision != Decision.hold:
         raise NotAwaitingReview(f"page {seq} of filing {batch_id} is not waiting for QA "
                                 f"(filing {b.status}, page {p.status}/{p.decision})")
     return b, p
@@ -293,12 +295,12 @@ def _read_first(rt: Runtime, page_id: str, held_reasons: list[str], actor: str) 
         stages.run_ocr(rt, page_id, actor)
     except BaseException:
         with rt.db.session() as s:
-            s.execute(update(Page).where(Page.id == page_id, Page.status == "corrected")
-                      .values(status="decided", decision="hold", reasons=held_reasons))
+            s.execute(update(Page).where(Page.id == page_id, Page.status == PageStatus.corrected)
+                      .values(status=PageStatus.decided, decision=Decision.hold, reasons=held_reasons))
         raise
     with rt.db.session() as s:
         status = s.scalar(select(Page.status).where(Page.id == page_id))
-    if status != "decided":  # run_ocr only leaves a page undecided when it was not `corrected`
+    if status != PageStatus.decided:  # run_ocr only leaves a page undecided when it was not `corrected`
         raise NotAwaitingReview(f"page {page_id} changed while it was being read")
 
 
@@ -321,20 +323,20 @@ def override(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> A
         needs_ocr = not _ocr_done(p) or "ocr_timeout" in held_reasons
         if needs_ocr:  # claim the page: a second reviewer now finds it not waiting
             s.execute(update(Page).where(Page.id == page_id)
-                      .values(status="corrected", held_reasons=held_reasons, attempts=Page.attempts + 1))
+                      .values(status=PageStatus.corrected, held_reasons=held_reasons, attempts=0, lease_until=None))
     if needs_ocr:
         _read_first(rt, page_id, held_reasons, actor)
     now = utcnow()
     with rt.db.session() as s:
         _lock_batch(s, batch_id)
         p = s.get(Page, page_id)
-        if p is None or p.status != "decided" or (not needs_ocr and p.decision != "hold"):
+        if p is None or p.status != PageStatus.decided or (not needs_ocr and p.decision != Decision.hold):
             raise NotAwaitingReview(f"page {seq} of filing {batch_id} changed while it was being reviewed")
-        report = dict(p.report or stages.base_report(p).as_dict())
-        warnings = [w for w in report.get("warnings", []) if w != "qa_override"] + ["qa_override"]
-        report.update(decision="pass", reasons=[], warnings=warnings)
+        report = PageReport.from_dict(p.report) if p.report else stages.base_report(p)
+        report.hold([])  # passes: no reasons, no hold kind
+        report.warnings = [w for w in report.warnings if w != "qa_override"] + ["qa_override"]
         reread = {"reread_reasons": list(p.reasons or []), "ocr_confidence": p.ocr_confidence} if needs_ocr else {}
-        p.decision, p.reasons, p.report = "pass", [], report
+        p.decision, p.reasons, p.report = Decision.passed, [], report.as_dict()
         p.held_reasons = held_reasons
         p.override_reason, p.reviewed_by, p.reviewed_at = reason, actor, now
         p.rescan_requested_at = p.rescan_requested_by = p.rescan_reason = None  # the override answers it
@@ -343,7 +345,7 @@ def override(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str) -> A
         ocr_conf = p.ocr_confidence
     status = _finalise(rt, batch_id, actor)
     log.info("%s overrode page %s of %s (%s): filing %s", actor, seq, batch_id, ",".join(held_reasons), status)
-    return ActionResult(batch=batch_id, page=seq, action="override", batch_status=status, decision="pass",
+    return ActionResult(batch=batch_id, page=seq, action="override", batch_status=status, decision=Decision.passed,
                         reasons=[], ocr_confidence=ocr_conf, ocr_rerun=needs_ocr, reason=reason, actor=actor,
                         at=now.isoformat())
 
@@ -363,7 +365,7 @@ def request_rescan(rt: Runtime, batch_id: str, seq: int, reason: str, actor: str
                             reason=reason, actor=actor, at=now.isoformat())
 
 
-REJECTABLE = ("held",)
+REJECTABLE = (BatchStatus.held,)
 
 
 def reject(rt: Runtime, batch_id: str, reason: str, actor: str) -> ActionResult:
@@ -374,9 +376,9 @@ def reject(rt: Runtime, batch_id: str, reason: str, actor: str) -> ActionResult:
         b = _lock_batch(s, batch_id)
         if b.status not in REJECTABLE:
             raise NotAwaitingReview(f"filing {batch_id} is {b.status}: only a held filing can be rejected")
-        b.status, b.rejected_at, b.rejected_by, b.rejected_reason = "rejected", now, actor, reason
+        b.status, b.rejected_at, b.rejected_by, b.rejected_reason = BatchStatus.rejected, now, actor, reason
         audit.record(s, actor, "batch_rejected", batch_id=batch_id, reason=reason)
-    return ActionResult(batch=batch_id, page=None, action="reject", batch_status="rejected", reason=reason,
+    return ActionResult(batch=batch_id, page=None, action="reject", batch_status=BatchStatus.rejected, reason=reason,
                         actor=actor, at=now.isoformat())
 
 
@@ -432,6 +434,7 @@ class Period:
 class OfficeStats:
     period: str
     office: str
+    office_name: str = ""  # from `khana admin office add CODE --name N`, when registered
     batches: int = 0
     pages_received: int = 0  # every page scanned in the period, rescans included
     pages_held: int = 0  # pages the gates held (including those QA later overrode or that were rescanned)
@@ -460,7 +463,7 @@ class OfficeStats:
 def _held_reasons_of(decision: str | None, reasons: list | None, held: list | None) -> list[str]:
     if held:  # overridden (or being re-read): the reasons the gates gave
         return list(held)
-    return list(reasons or []) if decision == "hold" else []
+    return list(reasons or []) if decision == Decision.hold else []
 
 
 def office_stats(rt: Runtime, period: Period | str, office: str | None = None) -> list[OfficeStats]:
@@ -481,10 +484,10 @@ def office_stats(rt: Runtime, period: Period | str, office: str | None = None) -
                                   .group_by(Batch.office, Batch.status)):
             row = get(o)
             row.batches += n
-            row.forwarded += n if st == "forwarded" else 0
-            row.rejected += n if st == "rejected" else 0
+            row.forwarded += n if st == BatchStatus.forwarded else 0
+            row.rejected += n if st == BatchStatus.rejected else 0
         page_counts = (
-            select(Batch.office, func.count(Page.id), func.sum(case((Page.status == "superseded", 1), else_=0)),
+            select(Batch.office, func.count(Page.id), func.sum(case((Page.status == PageStatus.superseded, 1), else_=0)),
                    func.count(Page.rescan_requested_at), func.count(Page.override_reason))
             .join(Batch, Batch.id == Page.batch_id).where(in_period).group_by(Batch.office)
         )
@@ -495,7 +498,7 @@ def office_stats(rt: Runtime, period: Period | str, office: str | None = None) -
         # held pages by reason: the reasons are JSON lists, counted here over this period's held pages
         held = select(Batch.office, Page.decision, Page.reasons, Page.held_reasons).join(
             Batch, Batch.id == Page.batch_id).where(
-            in_period, (Page.decision == "hold") | Page.held_reasons.is_not(None))
+            in_period, (Page.decision == Decision.hold) | Page.held_reasons.is_not(None))
         by_reason: dict[str, Counter] = defaultdict(Counter)
         for o, decision, reasons, held_reasons in s.execute(held):
             rs = _held_reasons_of(decision, reasons, held_reasons)
@@ -509,6 +512,9 @@ def office_stats(rt: Runtime, period: Period | str, office: str | None = None) -
             .where(in_period)
         ):
             waits[o].append((_aware(delivered) - _aware(created)).total_seconds() / 60.0)
+        if out:
+            for code, name in s.execute(select(Office.code, Office.name).where(Office.code.in_(list(out)))):
+                out[code].office_name = name or ""
     for o, c in by_reason.items():
         out[o].held_by_reason = dict(c.most_common())
     for o, w in waits.items():
@@ -537,7 +543,7 @@ def reasons_in(stats: list[OfficeStats]) -> list[str]:
     return [r for r, _ in c.most_common()]
 
 
-CSV_COLUMNS = ["period", "office", "batches", "pages_received", "pages_held", "held_share", "rescans",
+CSV_COLUMNS = ["period", "office", "office_name", "batches", "pages_received", "pages_held", "held_share", "rescans",
                "rescan_requests", "overrides", "forwarded", "rejected", "median_forward_minutes"]
 
 

@@ -199,7 +199,36 @@ def run_ocr(rt: Runtime, page_id: str, actor: str = "worker", handoff: _Handoff 
     Returns "finalise" when this decided the batch's last open page, "done" otherwise. A missing Tesseract
     (`MissingDependency`) propagates: it is the installation's fault, not the page's.
     """
+    if _held_unread(rt, page_id):
+        return _read_for_qa(rt, page_id, actor, handoff)
     return _leased(rt, page_id, PageStatus.corrected, actor, lambda: _ocr(rt, page_id, actor, handoff))
+
+
+def _held_unread(rt: Runtime, page_id: str) -> bool:
+    """A page held at once for an image fault and not read yet (`run_quality` sends it on to be read)."""
+    with rt.db.session() as s:
+        page = s.get(Page, page_id)
+        return bool(page is not None and page.status == PageStatus.decided and page.words_key is None
+                    and page.report and page.report.get("hold_kind") == HoldKind.image)
+
+
+def _read_for_qa(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Next:
+    """Read a page already held for an image fault, under a lease, once. Its decision stands whatever happens:
+    a read that fails is given up (QA's override reads the page again if it needs to)."""
+    if lease.claim(rt, page_id, PageStatus.decided) is None:
+        return "done"  # another process is reading it
+    try:
+        with lease.Heartbeat(rt, page_id), cpu_budget(rt.config.page_cpu_s):
+            return _ocr(rt, page_id, actor, handoff)
+    except (MissingDependency, ocr.OcrError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if _is_outage(exc):
+            raise
+        log.warning("page %s: the read for QA failed (%s: %s); its hold stands", page_id, type(exc).__name__, exc)
+        return "done"
+    finally:
+        lease.release(rt, page_id)
 
 
 def _ocr(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Next:
@@ -276,7 +305,7 @@ def _record_read(rt: Runtime, page_id: str, report: PageReport, values: dict, ac
         s.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
         res = s.execute(update(Page).where(Page.id == page_id, Page.status == PageStatus.decided,
                                            Page.words_key.is_(None))
-                        .values(reasons=report.reasons, report=report.as_dict(), **values))
+                        .values(reasons=report.reasons, report=report.as_dict(), lease_until=None, **values))
         if res.rowcount != 1:
             return "done"
         audit.record(s, actor, "page_read", batch_id=batch_id, page_id=page_id, reasons=report.reasons)

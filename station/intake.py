@@ -7,39 +7,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from core.errors import BadInput
+from pipeline import metadata
 from pipeline.decode import UnreadableFile, inspect, sniff
 from station.config import StationSettings
 from station.outbox import Filing, Outbox, QueuedFile
 
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
-_DATE = re.compile(r"^\s*(\d{4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{1,2})\s*$")
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf"}
 
 
 def parse_deadline(text: str | None) -> str | None:
-    """`YYYY-MM-DD` (Gregorian) or Solar Hijri `1405/09/10` / `۱۴۰۵/۰۹/۱۰` -> ISO Gregorian date, None if empty."""
-    if text is None or not str(text).strip():
-        return None
-    m = _DATE.match(str(text).translate(_DIGITS))
-    bad = BadInput(f"deadline {text!r} is not a date: write YYYY-MM-DD or a Solar Hijri date such as 1405/09/10",
-                   fa=f"مهلت «{text}» تاریخ معتبری نیست؛ به شکل ۱۴۰۵/۰۹/۱۰ یا 2026-12-01 بنویسید")
-    if not m:
-        raise bad
-    y, mo, d = (int(g) for g in m.groups())
-    try:
-        if 1300 <= y <= 1499:  # Solar Hijri
-            import jdatetime
-
-            return jdatetime.date(y, mo, d).togregorian().isoformat()
-        if 1900 <= y <= 2199:
-            return date(y, mo, d).isoformat()
-    except ValueError:
-        raise bad from None
-    raise bad
+    """`YYYY-MM-DD` or Solar Hijri `1405/09/10` / `۱۴۰۵/۰۹/۱۰` -> ISO Gregorian date (the server's own rules)."""
+    d = metadata.parse_deadline(None if text is None else str(text))
+    return d.isoformat() if d else None
 
 
 def _natural_key(p: Path):
@@ -119,11 +101,15 @@ class FilingMeta:
     deadline: str | None = None  # ISO Gregorian
 
     @classmethod
-    def parse(cls, court: str | None, case: str | None, doc_type: str | None, deadline: str | None) -> "FilingMeta":
+    def parse(cls, court: str | None, case: str | None, doc_type: str | None, deadline: str | None,
+              office: str | None = None) -> "FilingMeta":
+        """The server's own metadata checks (`pipeline.metadata.validate_meta`): refused here, not after the outage."""
         missing = [n for n, v in (("court", court), ("case", case), ("type", doc_type)) if not (v and str(v).strip())]
         if missing:
             raise BadInput(f"missing {', '.join(missing)} of the filing", fa="دادگاه، شماره پرونده و نوع سند لازم است")
-        return cls(str(court).strip(), str(case).translate(_DIGITS).strip(), str(doc_type).strip(), parse_deadline(deadline))
+        m = metadata.validate_meta(office=office, office_required=False, court=str(court), case_number=str(case),
+                                   document_type=str(doc_type), deadline=None if deadline is None else str(deadline))
+        return cls(m.court, m.case_number or "", m.document_type, m.deadline.isoformat() if m.deadline else None)
 
 
 def queue_filing(outbox: Outbox, settings: StationSettings, named: list[tuple[str, bytes]], meta: FilingMeta,

@@ -63,7 +63,7 @@ def _snapshot(folder: Path) -> tuple | None:
     return tuple(entries)
 
 
-def read_meta(folder: Path) -> FilingMeta:
+def read_meta(folder: Path, office: str | None = None) -> FilingMeta:
     path = folder / META_FILE
     try:
         with open(path, "rb") as fh:
@@ -71,7 +71,7 @@ def read_meta(folder: Path) -> FilingMeta:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot be read as TOML ({exc})", fa=f"{path}: فایل مشخصات پرونده خوانا نیست") from None
     return FilingMeta.parse(data.get("court"), data.get("case", data.get("case_number")),
-                            data.get("type", data.get("document_type")), data.get("deadline"))
+                            data.get("type", data.get("document_type")), data.get("deadline"), office)
 
 
 def _move_aside(folder: Path, to: Path, name: str) -> Path:
@@ -127,7 +127,7 @@ class FolderWatcher:
         verdicts = None
         if filing is None:
             try:
-                meta = read_meta(sub)
+                meta = read_meta(sub, self.settings.office)
                 files = scan_files(sub)
                 if not files:
                     raise BadInput(f"{sub}: no PNG, JPEG, TIFF or PDF files beside {META_FILE}",

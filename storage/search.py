@@ -1,7 +1,7 @@
 """Full-text search of forwarded filings, on the database's own full-text machinery.
 
 What is indexed (when a batch is forwarded, `index_batch`, in the delivery's transaction):
-* every active page's OCR text in search form (`ocr.search_form`: one spelling for ي/ی, ك/ک,
+* every active page's OCR text in search form (`ocr.search_text.index_text` over `ocr.search_form`: one spelling for ي/ی, ك/ک,
   hamza forms, diacritics, نیم‌فاصله, Persian/Arabic/Latin digits, case), with the
   separators kept inside numbers (1401/05/08) split into words, so that both databases'
   tokenizers see exactly the same plain words (`index_text`);
@@ -16,7 +16,7 @@ Two backends behind one interface (`SearchIndex`), chosen by the database dialec
 Both are created by migration 0003.
 
 A query is normalised the same way; every word must occur (AND); words of three or more
-letters also match with a Persian suffix (پرونده finds پرونده‌ها, پرونده‌ای; `SUFFIXES`), each
+letters also match with a Persian suffix (پرونده finds پرونده‌ها, پرونده‌ای; `ocr.search_text.SUFFIXES`), each
 form an exact index lookup (cheap), not an open prefix. A query
 made only of digits and separators also looks the case numbers up (exact or prefix).
 `highlight` marks the hit words in the page's display text (HTML-escaped, `<mark>`).
@@ -24,22 +24,21 @@ made only of digits and separators also looks the case numbers up (exact or pref
 from __future__ import annotations
 
 import hashlib
-import html
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Protocol, Sequence
 
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from ocr.normalize import search_form, to_latin_digits
 from storage.models import SearchBatch, SearchPage
 
-_NUMBER_SEPARATORS = re.compile(r"[/\-.]")
-_CASE_QUERY = re.compile(r"^[\s0-9۰-۹٠-٩/\-._]+$")
-MIN_INFLECT = 3  # words at least this long also match with a Persian suffix
-MIN_CASE_DIGITS = 4  # a digits-only query this long is also looked up as a case number
+
+class Term(Protocol):
+    """A normalised query word (`ocr.search_text.Term`) and the exact index words it matches."""
+
+    text: str
+    forms: tuple[str, ...]
+
 # A query matching more pages than this in one court ranks the newest CANDIDATES of them: the
 # cost of a search stays bounded however common its words and however large the archive.
 CANDIDATES = 500
@@ -48,40 +47,6 @@ CANDIDATES = 500
 def court_token(court: str) -> str:
     """One plain token naming a court inside the full-text index (both tokenizers keep it whole)."""
     return "court" + hashlib.sha1(court.encode("utf-8")).hexdigest()[:20]
-
-
-def index_text(text_: str) -> str:
-    """The indexed form: search form with separators inside numbers split into words."""
-    return " ".join(_NUMBER_SEPARATORS.sub(" ", search_form(text_)).split())
-
-
-def case_key(case_number: str | None) -> str:
-    """A case number as Latin digits only: ۱۴۰۲-۰۹۹۸ / 1402/0998 / 14020998 -> 14020998."""
-    return re.sub(r"\D", "", to_latin_digits(case_number or ""))[:40]
-
-
-# Persian suffixes a query word also matches (in search form, where نیم‌فاصله is gone):
-# پرونده finds پرونده‌ها, پرونده‌های, پرونده‌ای; دادگاه finds دادگاهی; کتاب finds کتابش.
-SUFFIXES = ("", "ها", "های", "هایی", "هایم", "هایت", "هایش", "هایمان", "هایتان", "هایشان", "ی", "ای", "یی", "ان",
-            "ات", "ین", "تر", "ترین", "م", "ت", "ش", "اش", "مان", "تان", "شان")
-
-
-@dataclass(frozen=True)
-class Term:
-    text: str
-    forms: tuple[str, ...]  # the exact index words this query word matches
-
-    def matches(self, word: str) -> bool:
-        return word in self.forms
-
-
-def query_terms(query: str) -> list[Term]:
-    seen: dict[str, Term] = {}
-    for w in index_text(query or "").split():
-        if w not in seen:
-            inflect = len(w) >= MIN_INFLECT and not w.isdigit()
-            seen[w] = Term(w, tuple(w + s for s in SUFFIXES) if inflect else (w,))
-    return list(seen.values())[:16]
 
 
 @dataclass
@@ -99,15 +64,16 @@ class SearchIndex:
     dialect = ""
 
     # --- writing ------------------------------------------------------------------
-    def index_batch(self, s: Session, batch_id: str, court: str, case_number: str | None,
+    def index_batch(self, s: Session, batch_id: str, court: str, case_key: str,
                     pages: Iterable[tuple[str, int, str]]) -> int:
-        """(Re)index one filing: `pages` are (page id, batch sequence number, display text). Returns pages indexed."""
+        """(Re)index one filing: `case_key` its case number as digits, `pages` (page id, batch sequence number,
+        body in indexed form: `ocr.search_text.index_text`). Returns pages indexed."""
         self.remove_batch(s, batch_id)
-        s.add(SearchBatch(batch_id=batch_id, court=court, case_key=case_key(case_number)))
+        s.add(SearchBatch(batch_id=batch_id, court=court, case_key=case_key))
         n = 0
-        for page_id, seq, page_text in pages:
+        for page_id, seq, body in pages:
             s.add(SearchPage(page_id=page_id, batch_id=batch_id, court=court, court_token=court_token(court), seq=seq,
-                             body=index_text(page_text)))
+                             body=body))
             n += 1
         s.flush()
         return n
@@ -117,13 +83,15 @@ class SearchIndex:
         s.execute(delete(SearchBatch).where(SearchBatch.batch_id == batch_id))
 
     # --- reading ------------------------------------------------------------------
-    def search(self, s: Session, court: str | None, query: str, limit: int = 50) -> list[BatchHit]:
-        """The court's filings matching `query`, best first, each with its best-matching page.
+    def search(self, s: Session, court: str | None, terms: Sequence[Term], case_key: str = "",
+               limit: int = 50) -> list[BatchHit]:
+        """The court's filings matching the normalised query (`terms`, and `case_key`: digits of a case number
+        or a prefix of one, "" for none), best first, each with its best-matching page.
 
         `court` None searches every court (only for the first-try mode on one machine)."""
         hits: dict[str, BatchHit] = {}
-        key = case_key(query) if _CASE_QUERY.match(query or "") else ""
-        if len(key) >= MIN_CASE_DIGITS:
+        key = case_key
+        if key:
             rows = s.execute(text(
                 "SELECT batch_id, case_key FROM search_batches WHERE "
                 + ("court = :court AND " if court is not None else "")
@@ -131,7 +99,6 @@ class SearchIndex:
                 {"court": court, "lo": key, "hi": key + ":", "limit": limit}).all()
             for batch_id, found in rows:
                 hits[batch_id] = BatchHit(batch_id, 2e9 if found == key else 1e9, case_match=True)
-        terms = query_terms(query)
         if terms:
             for batch_id, score, seq, page_id in self._text_hits(s, court, terms, limit):
                 h = hits.setdefault(batch_id, BatchHit(batch_id, 0.0))
@@ -140,7 +107,7 @@ class SearchIndex:
                 h.page_ids.append(page_id)
         return sorted(hits.values(), key=lambda h: h.score, reverse=True)[:limit]
 
-    def _text_hits(self, s: Session, court: str | None, terms: list[Term], limit: int) -> list[tuple[str, float, int, str]]:
+    def _text_hits(self, s: Session, court: str | None, terms: Sequence[Term], limit: int) -> list[tuple[str, float, int, str]]:
         """(batch id, score (higher is better), best page's seq, best page's id), best first."""
         raise NotImplementedError
 
@@ -152,7 +119,7 @@ class SqliteFtsIndex(SearchIndex):
     dialect = "sqlite"
 
     @staticmethod
-    def match_expr(court: str | None, terms: list[Term]) -> str:
+    def match_expr(court: str | None, terms: Sequence[Term]) -> str:
         # each form a quoted FTS5 string (tokens are letters/digits only), a word's forms OR'ed;
         # the court's token narrows the match inside the index itself
         words = " AND ".join("(" + " OR ".join(f'"{f}"' for f in t.forms) + ")" for t in terms)
@@ -177,7 +144,7 @@ class PostgresFtsIndex(SearchIndex):
     dialect = "postgresql"
 
     @staticmethod
-    def tsquery(court: str | None, terms: list[Term]) -> str:
+    def tsquery(court: str | None, terms: Sequence[Term]) -> str:
         court_part = [f"'{court_token(court)}'"] if court is not None else []
         return " & ".join(court_part + ["(" + " | ".join(f"'{f}'" for f in t.forms) + ")" for t in terms])
 
@@ -216,36 +183,3 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     return True
 
 
-# --- snippets --------------------------------------------------------------------------
-_WORD = re.compile(r"\S+")
-
-
-@lru_cache(maxsize=65536)
-def _word_forms(word: str) -> tuple[str, ...]:
-    return tuple(index_text(word).split())
-
-
-def highlight(display_text: str, terms: list[Term], context: int = 14) -> str:
-    """HTML: about 2*context words of `display_text` from a little before its first hit word on,
-    every hit word in <mark>. Each piece is HTML-escaped before it is wrapped, so OCR text can
-    never inject markup."""
-    words = _WORD.findall(display_text or "")
-    if not words:
-        return ""
-    forms = {f for t in terms for f in t.forms}
-    memo: dict[str, bool] = {}
-
-    def is_hit(w: str) -> bool:
-        h = memo.get(w)
-        if h is None:
-            h = memo[w] = any(f in forms for f in _word_forms(w))
-        return h
-
-    first = next((i for i, w in enumerate(words) if is_hit(w)), 0)
-    lo = max(0, first - context // 2)
-    hi = min(len(words), lo + 2 * context + 1)
-    lo = max(0, hi - 2 * context - 1)
-    # quote=False: text content needs no quote entities, so the markup carries no digits (Persian digit swap is safe)
-    parts = [f"<mark>{html.escape(w, quote=False)}</mark>" if is_hit(w) else html.escape(w, quote=False)
-             for w in words[lo:hi]]
-    return ("… " if lo > 0 else "") + " ".join(parts) + (" …" if hi < len(words) else "")

@@ -46,6 +46,7 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     for b in (urgent, later, third):
         assert live_server.wait_batch(b, station if b != later else other)["status"] == "held"
 
+    live_server.admin("office", "add", OFFICE, "--name", "دفتر خدمات قضایی ۲۳۰۱ تهران")
     live_server.user("maryam", "a long qa password 1405", "qa")
     live_server.login(page, "maryam", "a long qa password 1405")
 
@@ -76,7 +77,6 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     for i in range(2):  # both images really loaded
         assert page.evaluate("(img) => img.complete && img.naturalWidth > 100", imgs.nth(i).element_handle())
     assert "بریده" in page.locator(".reasons").inner_text()
-    assert "پیش از خوانش" in page.inner_text("main")
     shot(page, "qa-page-fa")
     publish_shot("qa-page-fa")
 
@@ -118,6 +118,7 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     page.wait_for_selector("canvas#qa-chart[data-drawn='1']")
     assert "آذر" in page.locator("select[name=period]").inner_text() or PERSIAN_DIGIT.search(page.inner_text("h1"))
     assert page.locator("table.stats tbody tr").count() == 2
+    assert "دفتر خدمات قضایی ۲۳۰۱ تهران" in page.locator("table.stats").inner_text()
     shot(page, "qa-stats-fa")
     publish_shot("qa-stats-fa")
     csv_link = page.locator("a[download]").get_attribute("href")
@@ -133,6 +134,7 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     publish_shot("qa-queue-en")
     page.goto(f"{live_server.url}/qa/{later}/pages/1")
     assert "Blank" in page.locator(".reasons").inner_text()
+    assert "held before OCR" in page.inner_text("main")  # a blank page is never read before QA decides
     shot(page, "qa-page-en")
     page.goto(f"{live_server.url}/qa/stats")
     page.wait_for_selector("canvas#qa-chart[data-drawn='1']")

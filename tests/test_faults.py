@@ -216,7 +216,11 @@ def test_ocr_worker_killed_mid_page_with_shipped_defaults_work_back_within_a_min
     try:
         st.worker("quality,assemble", name="light")
         ocr1 = st.worker("ocr", name="ocr1")
-        with TestClient(create_app(st.rt, st.dispatcher)) as api:
+        from pipeline.accounts import Accounts
+
+        _tid, tok = Accounts(st.rt.db).create_token("station", office="office-12")
+        with TestClient(create_app(st.rt, st.dispatcher, settings=st.settings),
+                        headers={"Authorization": f"Bearer {tok}"}) as api:
             assert api.get("/readyz").status_code == 200, api.get("/readyz").text
             sub = st.submit(3, n_words=150)
             _wait_mid_ocr(ocr1, timeout=150)

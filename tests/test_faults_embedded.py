@@ -68,9 +68,16 @@ def test_embedded_worker_whose_processes_cannot_start_reports_unhealthy(khana_ho
     from khana.bootstrap import build_runtime
     from khana.settings import Settings
 
-    rt = build_runtime(Settings(home=khana_home))
+    import functools
+
+    from pipeline.accounts import Accounts
+
+    good = Settings(home=khana_home, workers=1)
+    rt = build_runtime(good)
     broken = Settings(home=khana_home, gate_policy=khana_home / "no-such-policy.toml", workers=1)
-    with TestClient(create_app(rt, settings=broken)) as c:
+    rt.rebuild = functools.partial(build_runtime, broken, migrate=False)  # what each pool process runs at start
+    _tid, tok = Accounts(rt.db).create_token("station", office="11-2301")
+    with TestClient(create_app(rt, settings=good), headers={"Authorization": f"Bearer {tok}"}) as c:
         r = c.post("/api/v1/batches", data=FORM,
                    files=[("files", ("p.png", png_bytes(np.full((900, 700), 255, np.uint8)), "image/png"))])
         assert r.status_code == 202

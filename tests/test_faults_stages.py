@@ -67,7 +67,7 @@ def test_worker_killed_during_finalise_delivers_once(stack):
     light = stack.worker("quality,assemble", name="light1")
     stack.worker("ocr", name="ocr")
     sub = stack.submit(2, n_words=60)
-    wait_for(lambda: "khana.finalise" in light.log(), 240, interval=0.02, what="the finalise task received")
+    wait_for(lambda: "Task khana.finalise[" in light.log(), 240, interval=0.02, what="the finalise task received")
     light.kill()
     killed = time.monotonic()
     stack.worker("quality,assemble", name="light2")
@@ -137,12 +137,15 @@ def test_database_down_at_upload_is_503_and_nothing_accepted(tmp_path, s3_server
                             minio_secret_key="khana-test-secret", bucket_prefix="dbdown-")
         rt = build_runtime(settings)
         rec = Recorder()
-        with TestClient(create_app(rt, rec, settings=settings)) as c:
+        from pipeline.accounts import Accounts
+
+        _tid, tok = Accounts(rt.db).create_token("station", office="11-2301")
+        with TestClient(create_app(rt, rec, settings=settings), headers={"Authorization": f"Bearer {tok}"}) as c:
             pg.stop("immediate")
             r = c.post("/api/v1/batches", data=form, files=[("files", ("p.png", buf.getvalue(), "image/png"))],
                        headers={"Idempotency-Key": "k1"})
             assert r.status_code == 503 and r.headers["retry-after"], r.text
-            assert "NOT accepted" in r.json()["detail"] and "پایگاه داده" in r.json()["detail"]
+            assert "پایگاه داده" in r.json()["detail"] and "database is unavailable" in r.json()["detail"]
             r = c.post("/api/v1/batches", data=form, files=[("files", ("p.png", buf.getvalue(), "image/png"))])
             assert r.status_code == 503, r.text  # without an idempotency key: the record fails after the store
             assert rt.store.list("originals") == []  # the original stored first was removed again

@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 from pipeline import court as court_mod
 from storage.database import Database
 from storage.models import AuditEvent, Batch, Delivery, OriginalFile, Page, new_id
-from storage.search import case_key, highlight, index_text, query_terms, search_index
+from ocr.search_text import case_key, highlight, index_text, query_terms
+from storage.search import search_index
 
 ZWNJ = "\u200c"
 

@@ -238,3 +238,25 @@ def test_watch_command_queues_a_folder_and_a_queued_filing_can_be_cancelled(tmp_
     again = st.run("cancel", f["id"])
     assert again.returncode == 2 and "only a queued filing" in again.stderr
     assert st.run("send", "--give-up", "1").returncode == 0  # nothing left to send
+
+
+def test_a_station_token_made_by_khana_admin_works(tmp_path, pages):
+    import subprocess
+
+    from station_helpers import base_env, khana_cmd
+
+    server = Server(tmp_path / "server").start()
+    try:
+        made = subprocess.run(khana_cmd() + ["admin", "token", "create", "--role", "station", "--office", "22-0101"],
+                              env={**base_env(), "KHANA_HOME": str(server.home)}, capture_output=True, text=True,
+                              timeout=120)
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        st = Station(tmp_path, server.url, token=token)
+        st.push(pages["blank"], case="8001")
+        r = st.run("send")
+        assert r.returncode == 0, r.stderr
+        assert [(b["case_number"], b["office"]) for b in server.batches()] == [("8001", "22-0101")]
+        assert token not in r.stdout + r.stderr
+    finally:
+        server.stop()

@@ -45,12 +45,14 @@ def test_deadlines_gregorian_and_solar_hijri():
     assert parse_deadline("2026-12-01") == "2026-12-01"
     assert parse_deadline("1405/09/10") == "2026-12-01"
     assert parse_deadline("۱۴۰۵/۰۹/۱۰") == "2026-12-01"
-    assert parse_deadline(" 1405-9-11 ") == "2026-12-02"
+    assert parse_deadline(" 1405/9/11 ") == "2026-12-02"
     assert parse_deadline("") is None and parse_deadline(None) is None
-    for bad in ("1405/13/01", "2026-02-30", "tomorrow", "99/01/01"):
+    for bad in ("1405/13/01", "2026-02-30", "tomorrow", "99/01/01", "1405-09-11"):
         with pytest.raises(BadInput) as e:
             parse_deadline(bad)
-        assert "YYYY-MM-DD" in e.value.one_line() and "مهلت" in e.value.one_line()
+        assert "مهلت" in e.value.one_line() and "deadline" in e.value.one_line()
+    with pytest.raises(BadInput, match="one year ago"):
+        parse_deadline("2020-01-01")
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after_within_the_cap():
@@ -141,6 +143,13 @@ def test_validation_is_the_servers_and_refuses_the_whole_filing(settings, blank_
         validate([("a.png", blank_png), ("b.png", blank_png)], small)
     with pytest.raises(BadInput, match="missing court, type"):
         FilingMeta.parse("", "123", None, None)
+    # the server's metadata rules, at the counter
+    assert FilingMeta.parse("tehran-civil-12", "۱۴۰۲ ۰۹۹۸-۷", "petition", "۱۴۰۵/۰۹/۱۰").case_number == "140209987"
+    with pytest.raises(BadInput, match="case_number") as e:
+        FilingMeta.parse("c", "12ab", "petition", None)
+    assert "شمارهٔ پرونده" in e.value.one_line()
+    with pytest.raises(BadInput, match="court"):
+        FilingMeta.parse("-bad court", "1", "petition", None)
 
 
 def _folder(root: Path, name: str, png: bytes, meta: str | None = 'court = "c"\ncase = "77"\ntype = "petition"\n'):

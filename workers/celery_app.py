@@ -109,6 +109,37 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 log = logging.getLogger("khana.workers")
 
+
+def _survive_close_after_connection_loss() -> None:
+    """Kombu 5.7's Redis transport crashes a worker when Redis goes away at the wrong moment.
+
+    Closing a channel after the connection was lost restores its unacknowledged messages through a new
+    client built from the connection, which is already gone (``AttributeError: 'NoneType' object has no
+    attribute 'hostname'``); Celery takes that for an unrecoverable error and the worker stops for good
+    (seen in bench/soak/run.py when Redis restarted). The messages stay in Redis's unacked set, which the
+    transport restores after the visibility timeout (and the page leases bring the pages back first), so the
+    close goes on without them.
+    """
+    from kombu.transport import virtual
+
+    original = virtual.QoS.restore_unacked_once
+    if getattr(original, "_khana_guarded", False):
+        return
+
+    def restore_unacked_once(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except AttributeError as exc:
+            log.warning("broker connection lost while closing a channel; its unacknowledged messages stay in "
+                        "the broker for redelivery (%s)", exc)
+            return None
+
+    restore_unacked_once._khana_guarded = True
+    virtual.QoS.restore_unacked_once = restore_unacked_once
+
+
+_survive_close_after_connection_loss()
+
 _PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
 
 TASK_QUALITY, TASK_OCR, TASK_FINALISE, TASK_SWEEP = "khana.quality", "khana.ocr", "khana.finalise", "khana.sweep"

@@ -40,7 +40,8 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from pipeline import court as court_mod  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.models import Batch, Delivery, OriginalFile, Page, SearchBatch, SearchPage  # noqa: E402
-from storage.search import case_key, court_token, index_text  # noqa: E402
+from ocr.search_text import case_key, index_text  # noqa: E402
+from storage.search import court_token  # noqa: E402
 from testpages.render import seed_texts  # noqa: E402
 
 COURTS = [f"tehran-civil-{i}" for i in range(1, 11)]

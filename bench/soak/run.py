@@ -13,7 +13,9 @@ stored, batch recorded, pages published) until `--pages` pages are in. Meanwhile
 
 * every `--kill-every` seconds one worker pool process is SIGKILLed (round robin over the quality and
   OCR workers; Celery's main process forks a new one), with its Tesseract if it runs one;
-* once, half-way through the uploads, Redis is stopped and started again (3 s down).
+* once, half-way through the uploads, Redis is stopped and started again (3 s down);
+* a worker whose main process exits is started again (as docker compose's restart policy would), and
+  the event is reported.
 
 Reported (stdout, and `--json`): pages per minute (from the first upload to the last decision), pages
 decided exactly once (one `page_decided` audit event each: must be all), pages lost (never decided),
@@ -119,6 +121,10 @@ def _soak(args, st, redis) -> dict:
         workers = [light, ocr]
         n = 0
         while not stop.wait(args.kill_every):
+            for dead in [w for w in workers if w.proc is None or w.proc.poll() is not None]:
+                # what docker compose's restart policy does for a worker whose main process exited
+                events.append(f"{dead.name} main process exited at {time.monotonic() - t0:.0f} s: restarted")
+                dead.start(timeout=300)
             w = workers[n % len(workers)]
             n += 1
             pool = w.pool_processes()

@@ -1,7 +1,7 @@
 """QA review: overrides (who, when, the reasons held for), rescan requests, rejected filings
 
 Revision ID: 0004
-Revises: 0002a (0003 once the clerk's search migration is merged)
+Revises: 0003
 Create Date: 2026-12-01 15:40:00
 """
 from __future__ import annotations
