@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
-from ocr.layout import refill_missed_lines, remove_rules
+from ocr.layout import refill_missed_lines, remove_rules, text_line_height
 from ocr.normalize import display_form
 from ocr.tesseract import (
     DEFAULT_PSM,
@@ -27,7 +28,13 @@ from ocr.tesseract import (
     TesseractNotFound,
     available_languages,
 )
-from ocr.text_repair import fix_lone_punctuation, fix_persian_commas, merge_numbers, repair_boxes, reread_latin_numbers
+from ocr.text_repair import (
+    fix_lone_punctuation,
+    fix_persian_commas,
+    merge_numbers,
+    repair_boxes,
+    reread_latin_numbers,
+)
 from ocr.tsv import parse_tsv
 from ocr.words import OcrResult, Word, text_box, word_spans, words_to_text
 
@@ -46,6 +53,14 @@ __all__ = [
     "text_box",
     "word_spans",
 ]
+
+
+# Text size at which Tesseract reads: the page is scaled so that its median text-line band
+# (quality's `line_height_px` measure) is this high (bench/ocr/scale.py; None: never scaled).
+TEXT_HEIGHT_PX: float | None = 22.0
+MIN_SCALE, MAX_SCALE = 0.25, 3.0
+SCALE_TOLERANCE = 0.1  # within 10 % of the target the page is read as it is
+REFILL_SCALES = (1.0, 1.5, 0.75)  # sizes (x the normalised one) at which a dropped line is read again
 
 
 @runtime_checkable
@@ -78,6 +93,7 @@ class TesseractEngine:
         reread_numbers: bool = True,
         refill_lines: bool = True,
         strip_rules: bool = True,
+        text_height_px: float | None = TEXT_HEIGHT_PX,
     ):
         self.lang = lang
         self.timeout_s = float(timeout_s)
@@ -86,6 +102,7 @@ class TesseractEngine:
         self.reread_numbers = reread_numbers
         self.refill_lines = refill_lines
         self.strip_rules = strip_rules
+        self.text_height_px = text_height_px
 
     def __repr__(self) -> str:
         return (f"TesseractEngine(lang={self.lang!r}, timeout_s={self.timeout_s:g}, psm={self.psm}, "
@@ -105,17 +122,44 @@ class TesseractEngine:
             w.text = display_form(w.text)
         return [w for w in words if w.text]
 
+    def scale_for(self, gray: np.ndarray) -> float:
+        """Factor that brings the page's text lines to `text_height_px` (1.0: read as it is)."""
+        if not self.text_height_px or gray.ndim != 2 or gray.dtype != np.uint8 or not gray.size:
+            return 1.0
+        h = text_line_height(gray)
+        if not h:
+            return 1.0
+        scale = min(MAX_SCALE, max(MIN_SCALE, self.text_height_px / h))
+        return 1.0 if abs(scale - 1.0) <= SCALE_TOLERANCE else scale
+
     def recognise(self, image: np.ndarray, *, dpi: int = 300) -> OcrResult:
-        """OCR an upright grayscale page. Raises OcrTimeout / OcrError."""
+        """OCR an upright grayscale page. Raises OcrTimeout / OcrError.
+
+        Tesseract reads a copy scaled to the text height it reads best and fastest at; the
+        words come back in `image`'s pixels (the PDF text layer and QA overlays stay at the
+        page's own resolution). The dropped-line refill works in the scaled copy, the
+        number re-reads and the comma check on the page itself."""
         t0 = time.perf_counter()
         dpi = int(dpi or 300)
         deadline = time.monotonic() + self.timeout_s
         gray = image
         if gray.ndim == 2 and gray.dtype == np.uint8 and gray.size and self.strip_rules:
             gray = remove_rules(gray)
-        words = self.read_page(gray, dpi=dpi)
+        scale = self.scale_for(gray)
+        work, wdpi = gray, dpi
+        if scale != 1.0:
+            interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+            work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interp)
+            wdpi = max(1, int(round(dpi * scale)))
+        words = self.read_page(work, dpi=wdpi)
         if self.refill_lines and self.psm in (3, 4, 6):
-            words = refill_missed_lines(gray, words, tess=self.tesseract, dpi=dpi, lang=self.lang, deadline=deadline)
+            # a dropped line is read on its own at a few sizes around the normalised one
+            # (at the page's own size: 1, 0.75, 0.5x, as measured before normalisation)
+            scales = REFILL_SCALES if scale != 1.0 else (1.0, 0.75, 0.5)
+            words = refill_missed_lines(work, words, tess=self.tesseract, dpi=wdpi, lang=self.lang, deadline=deadline,
+                                        scales=scales)
+        if scale != 1.0:
+            words = _unscale(words, scale, gray.shape)
         words = repair_boxes(merge_numbers(words))
         if self.reread_numbers:
             words = reread_latin_numbers(gray, words, tess=self.tesseract, dpi=dpi, deadline=deadline)
@@ -124,7 +168,19 @@ class TesseractEngine:
         raw = words_to_text(words)
         text = raw  # every word is in display form already; text offsets map onto words
         mean = float(np.mean([w.conf for w in words])) if words else None
-        return OcrResult(words, text, mean, time.perf_counter() - t0, self.psm, raw)
+        return OcrResult(words, text, mean, time.perf_counter() - t0, self.psm, raw, scale)
+
+
+def _unscale(words: list[Word], scale: float, shape: tuple[int, int]) -> list[Word]:
+    """Word boxes from the scaled copy back to the page's pixels (clipped to the page)."""
+    h, w = shape
+    for word in words:
+        left, top = word.left / scale, word.top / scale
+        right, bottom = (word.left + word.width) / scale, (word.top + word.height) / scale
+        word.left, word.top = min(w - 1, max(0, int(round(left)))), min(h - 1, max(0, int(round(top))))
+        word.width = max(1, min(w, int(round(right))) - word.left)
+        word.height = max(1, min(h, int(round(bottom))) - word.top)
+    return words
 
 
 def recognise(
@@ -139,11 +195,13 @@ def recognise(
     refill_lines: bool = True,
     strip_rules: bool = True,
     tesseract_cmd: str = "tesseract",
+    text_height_px: float | None = TEXT_HEIGHT_PX,
 ) -> OcrResult:
     """OCR an upright grayscale page with a `TesseractEngine` of these settings (a thin
     wrapper kept for existing callers). Raises OcrTimeout / OcrError."""
     engine = TesseractEngine(
         lang=lang, timeout_s=timeout_s, psm=psm, tesseract_cmd=tesseract_cmd, threads=threads,
         reread_numbers=reread_numbers, refill_lines=refill_lines, strip_rules=strip_rules,
+        text_height_px=text_height_px,
     )
     return engine.recognise(gray, dpi=dpi)

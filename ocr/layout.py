@@ -17,6 +17,24 @@ from ocr.tsv import parse_tsv
 from ocr.words import Word, group_lines
 
 MAX_LINE_REFILLS = 6
+LINE_SAMPLE = 4  # the text-line height is measured on every 4th column (full vertical resolution)
+
+
+def text_line_height(gray: np.ndarray) -> float | None:
+    """Median height, in `gray`'s pixels, of the page's text-line bands of ink (an upright page):
+    the same measure as `quality`'s `line_height_px` (rows whose ink exceeds 6 % of a typical
+    line's). None without at least three bands. Every 4th column is enough (~3 ms a page)."""
+    cols = np.ascontiguousarray(gray[:, ::LINE_SAMPLE])
+    thr, _ = cv2.threshold(np.ascontiguousarray(cols[::LINE_SAMPLE]), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    prof = np.count_nonzero(cols <= thr, axis=1)
+    if not prof.any():
+        return None
+    on = prof > 0.06 * np.percentile(prof[prof > 0], 90)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], on.view(np.int8), [0]))))
+    heights = [b - a for a, b in zip(edges[::2], edges[1::2]) if b - a >= 3]
+    if len(heights) < 3:
+        return None
+    return float(np.median(heights))
 
 
 def remove_rules(gray: np.ndarray) -> np.ndarray:
@@ -117,7 +135,8 @@ def _split_band(rows: np.ndarray, y0: int, y1: int, max_h: int, depth: int = 0) 
 
 
 def refill_missed_lines(
-    gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, lang: str, deadline: float
+    gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, lang: str, deadline: float,
+    scales: tuple[float, ...] = (1.0, 0.75, 0.5),
 ) -> list[Word]:
     """Read again, one by one, text lines Tesseract's page layout skipped.
 
@@ -155,11 +174,12 @@ def refill_missed_lines(
         line: list[Word] = []
         # Tesseract sometimes returns nothing for a line at one scale and reads it
         # at another (measured: a dropped line read at 0.75x): try a few.
-        for scale in (1.0, 0.75, 0.5):
+        for scale in scales:
             remaining = deadline - time.monotonic()
             if remaining < 2.0:
                 break
-            img = crop if scale == 1.0 else cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            img = crop if scale == 1.0 else cv2.resize(
+                crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             try:
                 out = tess.run(img, dpi=int(dpi * scale), timeout_s=min(15.0, remaining), lang=lang, psm=7)
             except OcrError:

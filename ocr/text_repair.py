@@ -160,11 +160,43 @@ def _mostly_digits(text: str) -> bool:
     return n >= 1 and n >= 0.6 * len(text) and any(c in "0123456789" for c in text)
 
 
+def _lost_digits(w: Word) -> bool:
+    """A number (Latin or Persian digits) whose box is far too wide for the digits read: `fas`
+    dropped some (measured: 09121234567 read as ۱۳۹۳ in a table cell; a digit is 0.3-0.7x as
+    wide as the word's box is high, that word 1.4x)."""
+    return (len(w.text) >= 2 and all(c in _DIGIT_CHARS or c in "/-." for c in w.text)
+            and w.width >= 1.0 * w.height * len(w.text))
+
+
+def _ink_run(strip: np.ndarray, left: int, right: int, gap: int) -> tuple[int, int]:
+    """Widen [left, right) to the run of ink columns of `strip` it sits in: no blank stretch
+    of `gap` columns or more inside."""
+    if strip.size == 0:
+        return left, right
+    ink = (strip < 128).any(axis=0)
+    w = ink.shape[0]
+    lo, hi, blank = left, right, 0
+    while lo > 0 and blank < gap:
+        lo -= 1
+        blank = 0 if ink[lo] else blank + 1
+    lo = lo + blank
+    blank = 0
+    while hi < w and blank < gap:
+        blank = 0 if ink[hi] else blank + 1
+        hi += 1
+    return lo, hi - blank
+
+
+def _mixed_candidate(w: Word) -> bool:
+    return not _LATIN_NUMBER.match(w.text) and (_mostly_digits(w.text) or _lost_digits(w))
+
+
 def _reread_mixed_numbers(
     gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, deadline: float, budget: int
 ) -> list[Word]:
     """A Latin number `fas` garbled into Persian/Latin digit mixtures and pieces
-    (`0۳۱9 ۱0967` for 09121234567, typical in table cells) is read again with `eng`
+    (`0۳۱9 ۱0967` for 09121234567, typical in table cells), or read with digits lost
+    (`_lost_digits`), is read again with `eng`
     over the pieces' joint box, without a whitelist: if `eng` sees a clean Latin number
     there, it replaces the pieces; Persian digits come back as letters and are kept."""
     out: list[Word] = []
@@ -172,12 +204,12 @@ def _reread_mixed_numbers(
         i = 0
         while i < len(line):
             w = line[i]
-            if budget <= 0 or _LATIN_NUMBER.match(w.text) or not _mostly_digits(w.text):
+            if budget <= 0 or not _mixed_candidate(w):
                 out.append(w)
                 i += 1
                 continue
             group = [w]
-            while i + 1 < len(line) and _mostly_digits(line[i + 1].text) and not _LATIN_NUMBER.match(line[i + 1].text):
+            while i + 1 < len(line) and _mixed_candidate(line[i + 1]):
                 a, b = group[-1], line[i + 1]
                 if max(a.left, b.left) - min(a.right, b.right) > 1.6 * max(a.height, b.height):
                     break
@@ -191,6 +223,12 @@ def _reread_mixed_numbers(
                 continue
             left, top = min(g.left for g in group), min(g.top for g in group)
             right, bottom = max(g.right for g in group), max(g.bottom for g in group)
+            if any(_lost_digits(g) for g in group):
+                # the box around digits fas dropped is cut short too (measured: the lower half and
+                # the left two thirds of a Latin number): read the line's full height and the
+                # whole run of ink the box sits in
+                top, bottom = min(top, min(x.top for x in line)), max(bottom, max(x.bottom for x in line))
+                left, right = _ink_run(gray[top:bottom], left, right, gap=bottom - top)
             m = max(4, (bottom - top) // 4)
             crop = gray[max(0, top - m) : bottom + m, max(0, left - m) : right + m]
             crop = cv2.copyMakeBorder(crop, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
@@ -206,5 +244,3 @@ def _reread_mixed_numbers(
             else:
                 out.extend(group)
     return out
-
-

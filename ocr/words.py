@@ -41,6 +41,7 @@ class OcrResult:
     seconds: float
     psm: int = DEFAULT_PSM
     raw_text: str = field(default="", repr=False)  # Tesseract's words joined, before display_form
+    scale: float = 1.0  # the page was read by Tesseract at this scale (word boxes are in the page's pixels)
 
     def lines(self) -> list[list[Word]]:
         out: dict[int, list[Word]] = {}

@@ -22,14 +22,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--out", default="bench/ocr/headers.json")
+    ap.add_argument("--text-height", default="default",
+                    help="OCR text-size normalisation: px of a text line for Tesseract, 0 = off (default: the engine's)")
     a = ap.parse_args(argv)
+    kw = {} if a.text_height == "default" else {"text_height_px": float(a.text_height) or None}
     agg: dict = defaultdict(lambda: {"fields": 0, "fields_exact": 0, "case_exact": 0, "pages": 0, "false_mismatch": 0})
     for font in available_fonts():
         for digits in ("persian", "latin"):
             for layout in ("dadnameh", "dadkhast"):
                 for seed in range(a.seeds):
                     page = render_header(layout, font=font, persian_digits=digits == "persian", seed=1000 + seed)
-                    res = recognise(page.image, dpi=page.dpi)
+                    res = recognise(page.image, dpi=page.dpi, **kw)
                     fields = extract_fields(res.text)
                     got = {(f.kind, f.value) for f in fields}
                     cell = agg[f"{font} / {digits}"]

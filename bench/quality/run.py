@@ -30,6 +30,7 @@ try:  # the page segmentation mode the pipeline uses
     from ocr.engine import DEFAULT_PSM as PSM
 except ImportError:  # pragma: no cover
     PSM = 6
+TEXT_HEIGHT = "default"  # --text-height: the OCR engine's text-size normalisation (default: the engine's)
 
 
 def _ocr(img, dpi, timeout):
@@ -37,7 +38,8 @@ def _ocr(img, dpi, timeout):
     try:
         from ocr import OcrTimeout, ocr_measures, recognise
         try:
-            r = recognise(img, dpi=int(dpi), timeout_s=timeout, psm=PSM)
+            kw = {} if TEXT_HEIGHT == "default" else {"text_height_px": float(TEXT_HEIGHT) or None}
+            r = recognise(img, dpi=int(dpi), timeout_s=timeout, psm=PSM, **kw)
         except OcrTimeout:
             return "", None, True
         om = ocr_measures(r)
@@ -79,7 +81,15 @@ def angle_err(est_total: float, true_total: float) -> float:
     return min(d, 360.0 - d)
 
 
-def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
+def _child_cpu() -> float:
+    """CPU seconds of this process and its finished children (Tesseract)."""
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
     import cv2
 
     cv2.setNumThreads(1)  # one core per page: the timing target is single-core
@@ -125,15 +135,20 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True):
         except Exception:
             rec["osd_rotation"] = None
     if item.text:
-        raw_txt, _, raw_to = _ocr(img, item.dpi, ocr_timeout)
-        rec["cer_raw"] = 1.0 if raw_to else min(1.0, cer(item.text, raw_txt))
+        if raw:
+            raw_txt, _, raw_to = _ocr(img, item.dpi, ocr_timeout)
+            rec["cer_raw"] = 1.0 if raw_to else min(1.0, cer(item.text, raw_txt))
+        else:
+            rec["cer_raw"] = None
+        p1, c1 = time.perf_counter(), _child_cpu()
         hyp, om, to = _ocr(c.image, item.dpi * c.upscale, ocr_timeout)
+        rec["ocr_wall_s"], rec["ocr_cpu_s"] = time.perf_counter() - p1, _child_cpu() - c1
         rec["cer_after"] = 1.0 if to else min(1.0, cer(item.text, hyp))
         rec["ocr"] = _ocr_dict(om)
         if rec["ocr"] is not None and rec["ocr"].get("words") is not None:
             # the regional check of the pipeline's OCR step (pipeline/stages.py)
             from quality import unread_text
-            u = unread_text(c.image, rec["ocr"]["words"], m, float(pol.get("reasons", "blur_rel_max", 0.7)))
+            u = unread_text(c.image, rec["ocr"]["words"], m, float(pol.reasons.blur_rel_max))
             rec["ocr"].update(unread_text_share=u["unread_share"], unread_tiles=u["unread_tiles"],
                               unread_blurred_tiles=len(u["blurred_boxes"]))
         if clean_ref:
@@ -171,9 +186,13 @@ def main(argv=None):
     ap.add_argument("--out", default="")
     ap.add_argument("--no-clean-ref", action="store_true", help="skip OCR of the undegraded page")
     ap.add_argument("--psm", type=int, default=None, help="Tesseract page segmentation mode (default: the pipeline's, ocr.engine.DEFAULT_PSM)")
+    ap.add_argument("--no-raw", action="store_true", help="skip raw Tesseract on the uncorrected scan")
+    ap.add_argument("--text-height", default="default",
+                    help="OCR text-size normalisation: px of a text line for Tesseract, 0 = off (default: the engine's)")
     a = ap.parse_args(argv)
-    global PSM
+    global PSM, TEXT_HEIGHT
     PSM = a.psm if a.psm is not None else PSM
+    TEXT_HEIGHT = a.text_height
     from testpages.corpus import iter_corpus
 
     OUT.mkdir(exist_ok=True)
@@ -184,7 +203,7 @@ def main(argv=None):
     n = 0
     with open(out, "w") as f, get_context("fork").Pool(a.jobs) as pool:
         from functools import partial
-        for rec in pool.imap_unordered(partial(process, osd=a.osd, clean_ref=not a.no_clean_ref), items):
+        for rec in pool.imap_unordered(partial(process, osd=a.osd, clean_ref=not a.no_clean_ref, raw=not a.no_raw), items):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
             n += 1
