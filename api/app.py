@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import health
 from api.auth import CsrfMiddleware, WebConfig
 from api.web import STATIC_DIR, install_handlers
 from khana.bootstrap import build_runtime

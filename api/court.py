@@ -158,4 +158,4 @@ def filing_page_html(batch_id: str, request: Request, q: str = Query("", max_len
     terms = query_terms(q) if q else []
     marked = {pg.seq: highlight(pg.text, terms, context=10_000) for pg in pages} if terms else {}
     return render(request, "court/filing.html", principal=p, f=f, pages=pages, q=q, marked=marked,
-                  links=_links(f.batch), deadline_class=_deadline_class)
+                  doc_links=_links(f.batch), deadline_class=_deadline_class)

@@ -39,7 +39,7 @@ from storage.objects import ObjectStoreError
 log = logging.getLogger("khana.api")
 router = APIRouter()
 
-FINAL = ("held", "passed", "forwarded", "failed")
+FINAL = ("held", "passed", "forwarded", "failed", "rejected")
 
 
 def _messages(codes: list[str]) -> list[dict]:

@@ -28,6 +28,16 @@ from api.auth import LANG_COOKIE, LoginRequired, login_url, open_mode
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def nav_current(links: list[tuple[str, str]], path: str) -> str | None:
+    """The one navigation link of the page at `path`: the longest link that is the path or a folder of it
+    (on /qa/stats that is "Statistics", not also "Review queue"). The station's home is matched exactly."""
+    hits = [href for href, _ in links if path == href or (href != "/station" and path.startswith(href.rstrip("/") + "/"))]
+    return max(hits, key=len, default=None)
+
+
+templates.env.globals["nav_current"] = nav_current
 STATIC_DIR = HERE / "static"
 
 # the navigation of each role: (path, English, Persian); one line per link

@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError as DbOperationalError
 from core.errors import BadInput  # noqa: F401 - re-exported: the entry points catch it here
 from core.errors import Unavailable
 from core.text import printable
-from core.status import Decision, PageStatus
+from core.status import BatchStatus, Decision, PageStatus
 from pipeline import audit
 from pipeline.decode import FileInfo, UnreadableFile, inspect
 from pipeline.finalise import batch_report, finalise_batch
@@ -251,6 +251,9 @@ class KhanaService:
             old = self._active_page(sess, batch_id, seq)
             if old is None:
                 raise LookupError(f"batch {batch_id} has no page {seq}")
+            if batch.status == BatchStatus.rejected:
+                raise NotRescannable(f"the filing was rejected by QA ({batch.rejected_reason}); it cannot be rescanned: "
+                                     "file it again as a new filing")
             if old.status != "decided" or old.decision != "hold" or batch.status == "forwarded":
                 raise NotRescannable(f"page {seq} is not held (it is {old.decision or old.status}); only a held page "
                                      "can be rescanned")
@@ -411,4 +414,6 @@ class KhanaService:
                 raise LookupError(f"no batch {batch_id}")
             return {"batch": b.id, "office": b.office, "court": b.court, "case_number": b.case_number,
                     "document_type": b.document_type, "deadline": b.deadline, "status": b.status,
-                    "created_at": b.created_at, "has_pdf": bool(b.pdf_key)}
+                    "created_at": b.created_at, "has_pdf": bool(b.pdf_key), "rejected_reason": b.rejected_reason,
+                    "rescan_requests": {p.seq: p.rescan_reason for p in b.pages
+                                        if p.status != PageStatus.superseded and p.rescan_requested_at}}

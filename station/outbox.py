@@ -395,21 +395,30 @@ class Outbox:
             fh.write(str(os.getpid()))
             fh.flush()
             self.recover()
-            yield
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()  # still holding the lock: nobody is sending any more
+                fh.flush()
         finally:
             fh.close()
 
     def sender_running(self) -> bool:
-        path = self.home / "sender.lock"
-        if not path.exists():
+        """Whether the last sender that took the lock is still alive (for display: never takes the lock itself)."""
+        try:
+            pid = int((self.home / "sender.lock").read_text().strip() or 0)
+        except (OSError, ValueError):
             return False
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        return False
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 class AlreadyQueued(KhanaError):

@@ -65,7 +65,7 @@ def test_clerk_finds_a_filing_by_a_word_typed_with_arabic_yeh_and_downloads_it(l
     with page.expect_download() as dl:
         page.click("a[download]")
     pdf = Path(dl.value.path()).read_bytes()
-    assert pdf.startswith(b"%PDF")
+    assert pdf.startswith(b"%PDF"), (dl.value.url, pdf[:600].decode("utf-8", "replace"))
     # the viewer link opens the PDF inline (the browser's own viewer)
     href = page.locator("a.button.primary").get_attribute("href")
     r = page.request.get(s.url + href)

@@ -158,6 +158,8 @@ def test_rescan_request_and_rejection_reach_the_station(live_server, blank_png):
     assert [(r["page"], r["reason"]) for r in status["rescan_requests"]] == [(1, reason)]
     (item,) = [i for i in httpx.get(f"{live_server.url}/api/v1/review", headers=bearer(qa)).json() if i["batch"] == first]
     assert item["rescan_requested"] and item["rescan_reason"] == reason
+    page = httpx.get(f"{live_server.url}/station/batches/{first}/pages", headers=bearer(station), timeout=30)
+    assert page.status_code == 200 and reason in page.text  # the station's own page shows QA's request
 
     url = f"{live_server.url}/api/v1/review/{second}/reject"
     assert httpx.post(url, json={"reason": ""}, headers=bearer(qa)).status_code == 422
@@ -166,6 +168,11 @@ def test_rescan_request_and_rejection_reach_the_station(live_server, blank_png):
     assert r.status_code == 200 and r.json()["batch_status"] == "rejected"
     status = live_server.wait_batch(second, station, statuses=("rejected",), timeout=10)
     assert status["rejection"]["reason"] == why
+    page = httpx.get(f"{live_server.url}/station/batches/{second}/pages", headers=bearer(station), timeout=30)
+    assert page.status_code == 200 and why in page.text and "hx-trigger" not in page.text  # told, and no more polling
+    rescan = httpx.post(f"{live_server.url}/api/v1/batches/{second}/pages/1/rescan", headers=bearer(station),
+                        files={"file": ("again.png", blank_png, "image/png")}, timeout=30)
+    assert rescan.status_code == 409  # a rejected filing is not rescanned
     assert [i["batch"] for i in httpx.get(f"{live_server.url}/api/v1/review", headers=bearer(qa)).json()] == [first]
     assert httpx.post(url, json={"reason": "again"}, headers=bearer(qa)).status_code == 409
 

@@ -194,7 +194,10 @@ def shot(page, name: str, full_page: bool = True) -> Path:
 
 
 def publish_shot(name: str) -> None:
-    """Copy tests/_screenshots/NAME.png to docs/screenshots/ (for the README)."""
+    """Copy tests/_screenshots/NAME.png to docs/screenshots/ (for the README) when KHANA_PUBLISH_SCREENSHOTS=1:
+    an ordinary test run (CI) leaves the tracked files alone."""
+    if os.environ.get("KHANA_PUBLISH_SCREENSHOTS") != "1":
+        return
     dst = ROOT / "docs" / "screenshots"
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHOTS / f"{name}.png", dst / f"{name}.png")

@@ -178,22 +178,47 @@ def queries(data: dict, n: int, seed: int) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _server_cpu(db: Database) -> float:
+    """Seconds of CPU the PostgreSQL backends of this database have used (from /proc; 0 when not readable)."""
+    if db.engine.dialect.name != "postgresql":
+        return 0.0
+    with db.engine.connect() as c:
+        pids = [r[0] for r in c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                             ))]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def measure(db: Database, qs: dict[str, list[tuple[str, str]]], limit: int) -> dict:
+    """Wall-clock latency per query, and the CPU it used (this process, plus the PostgreSQL server's
+    backends): on a machine shared with other work the wall clock includes waiting for a core."""
     results = {}
     warm = [q for kind in qs.values() for q in kind[:10]]
     for court, q in warm:
         court_mod.search(db, court, q, limit=limit)
     for kind, items in qs.items():
-        times, found = [], 0
+        times, cpu, found = [], [], 0
+        server0 = _server_cpu(db)
         for court, q in items:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             hits = court_mod.search(db, court, q, limit=limit)
             times.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
             found += bool(hits)
+        server_ms = (_server_cpu(db) - server0) * 1000 / len(items)
         times.sort()
+        cpu.sort()
         results[kind] = {"n": len(times), "p50_ms": round(statistics.median(times), 1),
                          "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1), "max_ms": round(times[-1], 1),
-                         "with_hits": found}
+                         "cpu_p50_ms": round(statistics.median(cpu), 1),
+                         "cpu_p95_ms": round(cpu[int(0.95 * (len(cpu) - 1))], 1),
+                         "server_cpu_mean_ms": round(server_ms, 1), "with_hits": found}
     return results
 
 
@@ -243,6 +268,7 @@ def main() -> None:
         db = Database(url)
         try:
             if saved.exists():
+                db.migrate()
                 data = json.loads(saved.read_text())["data"]
             else:
                 db.migrate()
@@ -256,9 +282,10 @@ def main() -> None:
             res = measure(db, queries(data, args.queries, args.seed + 1), args.limit)
             for kind, r in res.items():
                 print(f"  {kind:12s} p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  max {r['max_ms']:7.1f} ms"
-                      f"  ({r['with_hits']}/{r['n']} with hits)", flush=True)
+                      f"  | CPU p50 {r['cpu_p50_ms']:5.1f} ms p95 {r['cpu_p95_ms']:5.1f} ms"
+                      f" + server {r['server_cpu_mean_ms']:5.1f} ms  ({r['with_hits']}/{r['n']} with hits)", flush=True)
             report["backends"][backend] = {"load_seconds": round(data["seconds"], 1), "database_mib": round(size / 2**20),
-                                           "queries": res, "load_average": os.getloadavg()[0]}
+                                           "queries": res, "load_average_1min": round(os.getloadavg()[0], 1)}
             Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         finally:
             db.dispose()

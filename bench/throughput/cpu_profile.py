@@ -46,12 +46,12 @@ def main() -> None:
     for k in [k for k in os.environ if k.startswith("KHANA_")]:
         del os.environ[k]
     os.environ["KHANA_HOME"] = home
+    from khana.bootstrap import build_runtime
     from pipeline import stages
     from pipeline.finalise import finalise_batch
-    from pipeline.runtime import Runtime
     from pipeline.service import BatchMeta, KhanaService, Upload
 
-    rt = Runtime.from_settings()
+    rt = build_runtime()
     service = KhanaService(rt)
     subs = [service.submit_batch([Upload(p.name, p.read_bytes())], BatchMeta(), actor="cli", source="cli") for p in pages]
 
@@ -83,6 +83,7 @@ def main() -> None:
                        ("  photo-sheet check", ":rectify_page"), ("  correct_page", "correct.py:correct_page"),
                        ("  measure_page", "measures.py:measure_page"), ("  PNG of the corrected page", "stages.py:encode_png"),
                        ("OCR stage (run_ocr)", "stages.py:run_ocr"), ("  TesseractEngine.recognise (without Tesseract itself)", "ocr/engine.py:recognise"),
+                       ("  decide (gates, OCR measures, unread text, overlay)", "decide.py:assess_read"),
                        ("    Tesseract calls: TIFF encode, process start", "tesseract.py:run"), ("    text_line_height", "layout.py:text_line_height"),
                        ("    remove_rules", "layout.py:remove_rules"), ("    refill_missed_lines", "layout.py:refill_missed_lines"),
                        ("    reread_latin_numbers", "text_repair.py:reread_latin_numbers"), ("    cv2.resize (all callers)", "{resize}"),
