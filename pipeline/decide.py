@@ -67,8 +67,8 @@ def assess_image(image: np.ndarray, dpi: float, policy: GatePolicy) -> ImageAsse
     measures = quality.measure_page(raw, corrected, scan_dpi)
     legibility = float(quality.legibility_score(measures))
     early = list(quality.early_gate(measures, policy))
-    overlay = (quality.annotate_problems(corrected.image, measures, early, [], policy.reasons.blur_rel_max)
-               if early else None)
+    overlay = (quality.annotate_problems(corrected.image, measures, early, [], policy.reasons.blur_rel_max,
+                                         legibility=legibility) if early else None)
     return ImageAssessment(corrected, measures, float(scan_dpi), legibility, early,
                            ["photo_flattened"] if frame.found else [], overlay)
 
@@ -135,5 +135,8 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
     if out.reasons:
         floor = policy.final.low_word_confidence
         low = [(w.left, w.top, w.width, w.height) for w in out.words if w.conf < floor]
-        out.overlay = quality.annotate_problems(image, measures, out.reasons, low, policy.reasons.blur_rel_max)
+        # the QA image's header shows the report's figure: the final score after a read, the image score otherwise
+        shown = image_legibility if out.legibility is None else out.legibility
+        out.overlay = quality.annotate_problems(image, measures, out.reasons, low, policy.reasons.blur_rel_max,
+                                                legibility=shown)
     return out

@@ -143,6 +143,10 @@ def test_legibility_after_ocr_is_the_final_score(rt, text_page, monkeypatch):
             return res
 
     rt.ocr = ShakyEngine(rt.ocr)
+    shown = []  # the legibility each QA image is drawn with
+    real_annotate = quality.annotate_problems
+    monkeypatch.setattr(quality, "annotate_problems",
+                        lambda *a, **k: shown.append(k.get("legibility")) or real_annotate(*a, **k))
     poor = svc.submit_batch([Upload("poor.png", text_page)], META)
     run_all(rt, poor)
     with rt.db.session() as s:
@@ -154,6 +158,8 @@ def test_legibility_after_ocr_is_the_final_score(rt, text_page, monkeypatch):
         assert g.report["legibility"] <= image_score + 1e-9
         assert p.report["legibility"] < g.report["legibility"] - 0.2
         assert p.report["decision"] == "hold" and "low_ocr_confidence" in p.report["reasons"]
+    # the held page's QA image says the same legibility as its report (not the image score 1.00)
+    assert shown and shown[-1] == pytest.approx(p.report["legibility"], abs=1e-3)
 
 
 def test_page_blurred_in_one_part_is_held_with_the_part_marked(rt):
