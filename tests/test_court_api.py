@@ -46,9 +46,14 @@ def upload(server, token: str, court: str, case_number: str, seed: int, document
     return r.json()["batch"]
 
 
-def a_word_with_yeh(text: str) -> str:
-    """A word of the page's OCR text that has a Persian yeh (and no digit), as the clerk will type it."""
-    words = [w for w in re.findall(r"[\u0600-\u06ff\u200c]+", text) if YEH in w and len(w) >= 4]
+def a_word_with_yeh(text: str, avoid: str = "") -> str:
+    """A word of the page's OCR text that has a Persian yeh (and no digit), as the clerk will type it;
+    with `avoid`, one that does not occur in that other text (so that one filing alone matches)."""
+    from ocr.search_text import index_text, query_terms
+
+    other = set(index_text(avoid).split())
+    words = [w for w in re.findall(r"[\u0600-\u06ff\u200c]+", text) if YEH in w and len(w) >= 4
+             and not any(set(t.forms) & other for t in query_terms(w))]
     assert words, text
     return max(words, key=len)
 
