@@ -95,7 +95,10 @@ def sweeper(
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(1))
-    run_forever(rt, CeleryDispatcher(), interval_s=interval, stop=lambda: bool(stopping), heartbeat=heartbeat, **kw)
+    from workers.celery_app import broker_run_id
+
+    run_forever(rt, CeleryDispatcher(), interval_s=interval, stop=lambda: bool(stopping), heartbeat=heartbeat,
+                broker_epoch=lambda: broker_run_id(settings.broker_url), **kw)
 
 
 def db_upgrade(

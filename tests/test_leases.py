@@ -237,3 +237,37 @@ def test_a_batch_whose_finalise_keeps_failing_is_parked_not_swept_forever(rt, su
     with rt.db.session() as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "batch_finalise_failed")) == rt.config.max_attempts
+
+
+@pytest.mark.services
+def test_a_broker_restart_reenqueues_every_waiting_page_at_once(rt, sub):
+    """Redis keeps nothing on disk: after a restart its queues are gone. The sweeper notices the new run id
+    and enqueues every waiting page again in that round, instead of after the 15-minute stuck limit."""
+    import threading
+
+    from fixtures_services import RedisServer
+    from workers.celery_app import broker_run_id
+    from workers.sweeper import BrokerWatch, run_forever
+
+    server = RedisServer(persist=False).start()
+    try:
+        watch = BrokerWatch(lambda: broker_run_id(server.url))
+        assert not watch.restarted() and not watch.restarted()  # first look, then the same server
+        rec, stop = Recorder(), threading.Event()
+        loop = threading.Thread(target=run_forever, args=(rt, rec), daemon=True,
+                                kwargs=dict(interval_s=0.1, stop=stop.is_set, stuck_after_s=900.0,
+                                            broker_epoch=lambda: broker_run_id(server.url)))
+        loop.start()
+        time.sleep(1.0)
+        assert rec.redriven == []  # just queued: nothing to re-drive while the broker keeps its queues
+        server.restart()
+        deadline = time.monotonic() + 15
+        while sorted(rec.redriven) != sorted(sub.page_ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        loop.join(10)
+        assert sorted(rec.redriven) == sorted(sub.page_ids)
+        assert watch.restarted()  # the watch sees the new run id too
+    finally:
+        server.close()
+    assert broker_run_id("amqp://guest@localhost//") is None  # other brokers: no epoch, no such round

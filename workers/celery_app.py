@@ -145,6 +145,19 @@ _PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
 TASK_QUALITY, TASK_OCR, TASK_FINALISE, TASK_SWEEP = "khana.quality", "khana.ocr", "khana.finalise", "khana.sweep"
 
 
+def broker_run_id(broker_url: str | None) -> str | None:
+    """The Redis broker's run id (a new one at every start of the server); None for other brokers."""
+    if not broker_url or not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        return str(client.info("server")["run_id"])
+    finally:
+        client.close()
+
+
 def clamp_priority(priority) -> int:
     """0 (most urgent) .. 9; anything else becomes the default."""
     try:

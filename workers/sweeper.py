@@ -15,6 +15,9 @@ several are harmless):
   ``page_stuck``) and left for an operator.
 * a batch still ``received``/``processing`` whose pages are all decided (its
   finalise task was lost) is finalised again.
+* when the broker restarted (Redis keeps nothing on disk: its queues are gone), every
+  page waiting in a queue is enqueued again at once, without waiting for the stuck limit
+  (`run_forever`'s `broker_epoch`: Redis's run id changes at every start).
 
 Each re-drive is claimed with a conditional UPDATE first, so two sweepers never
 re-drive the same page in the same round. Re-driving is always safe: the steps are
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from sqlalchemy import and_, exists, func, or_, select, update
 
@@ -132,16 +136,42 @@ def sweep(rt, dispatcher: Dispatcher, *, stuck_after_s: float = STUCK_AFTER_S, m
     return result
 
 
+class BrokerWatch:
+    """Tells when the broker restarted since it was last asked (its epoch, e.g. Redis's run id, changed)."""
+
+    def __init__(self, epoch: Callable[[], str | None]):
+        self.epoch = epoch
+        self.seen: str | None = None
+
+    def restarted(self) -> bool:
+        try:
+            now = self.epoch()
+        except Exception:  # noqa: BLE001 - the broker is down right now: ask again next round
+            return False
+        if now is None:
+            return False
+        changed = self.seen is not None and now != self.seen
+        self.seen = now
+        return changed
+
+
 def run_forever(rt, dispatcher: Dispatcher, *, interval_s: float = 30.0, stop=None, heartbeat: str | None = None,
-                **kw) -> None:
+                broker_epoch: Callable[[], str | None] | None = None, **kw) -> None:
     """The ``khana sweeper`` loop: sweep, sleep, repeat; database outages are waited out.
 
     `heartbeat`: a file touched after every successful sweep (a container health check
-    compares its modification time with the clock).
+    compares its modification time with the clock). `broker_epoch`: returns the broker's
+    identity of this run (Redis's run id); when it changes the queues were lost, and every
+    queued page is enqueued again in that round.
     """
+    watch = BrokerWatch(broker_epoch) if broker_epoch else None
     while not (stop and stop()):
         try:
-            sweep(rt, dispatcher, **kw)
+            round_kw = kw
+            if watch is not None and watch.restarted():
+                log.warning("the broker restarted: its queues are gone; enqueueing every waiting page again")
+                round_kw = {**kw, "stuck_after_s": 0.0}
+            sweep(rt, dispatcher, **round_kw)
             if heartbeat:
                 Path(heartbeat).touch()
         except Exception:  # noqa: BLE001 - database/broker down: try again next round
