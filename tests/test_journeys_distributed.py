@@ -27,7 +27,7 @@ def bearer(token: str) -> dict:
 def prod_server(tmp_path, redis_url, postgres_url, s3_server):
     from web_fixtures import start_server, stop_server
 
-    stack = KhanaStack(tmp_path / "stack", redis_url=redis_url, database_url=postgres_url,
+    stack = KhanaStack(tmp_path, redis_url=redis_url, database_url=postgres_url,
                        s3_endpoint=s3_server.endpoint)
     stack.worker("quality,ocr,assemble", concurrency=2)
     env = {k: v for k, v in stack.env.items() if k.startswith("KHANA_")}

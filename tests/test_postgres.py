@@ -29,7 +29,7 @@ def test_batch_end_to_end_on_postgres(tmp_path, postgres_url):
         Image.fromarray(render_page(n_words=60, seed=10 + i).image).save(buf, format="PNG", dpi=(300, 300))
         uploads.append(Upload(f"p{i}.png", buf.getvalue()))
     sub = service.submit_batch(uploads, BatchMeta(court="court-3", office="office-1"), idempotency_key="pg-e2e-1")
-    again = service.submit_batch(uploads, BatchMeta(court="court-3"), idempotency_key="pg-e2e-1")
+    again = service.submit_batch(uploads, BatchMeta(court="court-3", office="office-1"), idempotency_key="pg-e2e-1")
     assert again.batch_id == sub.batch_id and not again.created
     worker = EmbeddedWorker(rt, processes=2)
     try:
