@@ -84,23 +84,20 @@ class Accounts:
 
     # --- offices and courts ----------------------------------------------------
     def add_office(self, code: str, name: str = "") -> str:
-        code = validate_code(code, "office")
-        with self.db.session() as s:
-            o = s.get(Office, code)
-            if o is None:
-                s.add(Office(code=code, name=name))
-            elif name:
-                o.name = name
-        return code
+        return self._add_place(Office, "office", code, name)
 
     def add_court(self, code: str, name: str = "") -> str:
-        code = validate_code(code, "court")
+        return self._add_place(Court, "court", code, name)
+
+    def _add_place(self, model, kind: str, code: str, name: str) -> str:
+        """Register an office or a court (or rename it when a name is given); returns its validated code."""
+        code = validate_code(code, kind)
         with self.db.session() as s:
-            c = s.get(Court, code)
-            if c is None:
-                s.add(Court(code=code, name=name))
+            row = s.get(model, code)
+            if row is None:
+                s.add(model(code=code, name=name))
             elif name:
-                c.name = name
+                row.name = name
         return code
 
     def offices(self) -> list[dict]:
