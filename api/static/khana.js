@@ -17,7 +17,7 @@
       var num = document.createElement("span");
       num.textContent = digits(i + 1) + ". ";
       var fname = document.createElement("bdi");
-      fname.setAttribute("dir", "ltr");
+      fname.setAttribute("dir", "auto");
       fname.textContent = f.name;
       name.appendChild(num); name.appendChild(fname);
       var sz = document.createElement("span");
