@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from core.errors import KhanaError, OutputError, Unavailable
+from storage.durable import fsync_dir, write_synced
 
 STATES = ("queued", "sending", "accepted", "held", "forwarded", "rejected", "cancelled")
 OPEN_STATES = ("queued", "sending")  # not yet with the server
@@ -166,21 +167,6 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def new_filing_id(now: float | None = None) -> str:
@@ -200,7 +186,7 @@ class Outbox:
             self.files_dir.mkdir(parents=True, exist_ok=True)
             self.checks_dir.mkdir(parents=True, exist_ok=True)
             if fresh:
-                _fsync_dir(self.home)  # the new folders' entries are durable before any filing is
+                fsync_dir(self.home)  # the new folders' entries are durable before any filing is
             self.db = sqlite3.connect(self.home / "outbox.db", timeout=30.0, isolation_level=None,
                                       check_same_thread=False)
             self.db.row_factory = sqlite3.Row
@@ -254,11 +240,11 @@ class Outbox:
             tmp_dir.mkdir()
             for pos, f in enumerate(files, start=1):
                 rel = Path("files") / fid / f"{pos:02d}-{_safe_name(f.name)}"
-                _write_synced(tmp_dir / rel.name, f.data)
+                write_synced(tmp_dir / rel.name, f.data)
                 rows.append((fid, pos, f.name, str(rel), hashlib.sha256(f.data).hexdigest(), len(f.data), f.kind, f.pages))
-            _fsync_dir(tmp_dir)
+            fsync_dir(tmp_dir)
             os.rename(tmp_dir, final_dir)
-            _fsync_dir(self.files_dir)
+            fsync_dir(self.files_dir)
             with self._tx() as db:
                 db.execute(
                     "INSERT INTO filings (id, created_at, court, case_number, document_type, deadline, office, source,"

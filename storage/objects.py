@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from core.errors import KhanaError, Unavailable
+from storage.durable import fsync_dir, write_synced
 
 BUCKETS = ("originals", "pages", "documents", "deliveries")
 
@@ -140,28 +140,6 @@ class LocalObjectStore(StoreBase):
         except OSError as exc:
             raise _unavailable(self.root, "prepare its folders", exc) from exc
 
-    @staticmethod
-    def _write_synced(path: Path, data: bytes) -> None:
-        """Write `data` to a temporary file beside `path`, fsync it and rename it into place."""
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @staticmethod
-    def _sync_dir(path: Path) -> None:
-        dfd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
     def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         path = self._path(bucket, key)
         info = ObjectInfo(bucket, key, len(data), sha256_hex(data), content_type)
@@ -169,10 +147,10 @@ class LocalObjectStore(StoreBase):
             path.parent.mkdir(parents=True, exist_ok=True)
             # the object first, then its sidecar (an object without a sidecar does not exist for
             # stat/get), then one fsync of the folder makes both renames durable
-            self._write_synced(path, data)
+            write_synced(path, data)
             meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
-            self._write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
-            self._sync_dir(path.parent)
+            write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
+            fsync_dir(path.parent)
         except OSError as exc:
             raise _unavailable(self.root, f"write {bucket}/{key}", exc) from exc
         return info
