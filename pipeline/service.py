@@ -24,7 +24,8 @@ from core.errors import Unavailable
 from core.text import printable
 from core.status import BatchStatus, Decision, PageStatus
 from pipeline import audit
-from pipeline.decode import FileInfo, UnreadableFile, inspect
+from pipeline.decode import FileInfo
+from pipeline.files import check_files
 from pipeline.finalise import batch_report, finalise_batch
 from pipeline.runtime import Runtime
 from storage.models import Batch, OriginalFile, Page, new_id
@@ -123,26 +124,7 @@ class KhanaService:
     # --- intake -------------------------------------------------------------
     def check(self, uploads: list[Upload]) -> list[FileInfo]:
         """Validate a batch's files (type, integrity, size and page limits) without storing anything."""
-        if not uploads:
-            raise BadInput("a batch needs at least one file")
-        s = self.rt.config
-        infos = []
-        total = 0
-        for up in uploads:
-            total += len(up.data)
-            if total > s.max_upload_bytes:
-                mib = s.max_upload_bytes // (1024 * 1024)
-                raise BadInput(f"the batch is larger than {mib} MiB", fa=f"حجم این پرونده بیشتر از {mib} مگابایت است")
-            name = printable(up.name, 200)
-            try:
-                infos.append(inspect(up.data, max_pixels=s.max_image_pixels))
-            except UnreadableFile as exc:
-                raise BadInput(f"{name}: {exc.message}", fa=f"{name}: {exc.message_fa}") from exc
-        n_pages = sum(i.page_count for i in infos)
-        if n_pages > s.max_pages_per_batch:
-            raise BadInput(f"the batch has {n_pages} pages; at most {s.max_pages_per_batch} are accepted",
-                           fa=f"این پرونده {n_pages} صفحه دارد؛ حداکثر {s.max_pages_per_batch} صفحه پذیرفته می‌شود")
-        return infos
+        return check_files(((up.name, up.data) for up in uploads), self.rt.config)
 
     def submit_batch(self, uploads: list[Upload], meta: BatchMeta, *, idempotency_key: str | None = None,
                      actor: str = "station", source: str = "api", infos: list[FileInfo] | None = None) -> Submitted:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.errors import BadInput
 from pipeline import metadata
-from pipeline.decode import UnreadableFile, inspect, sniff
+from pipeline.files import check_files
 from station.config import StationSettings
 from station.outbox import Filing, Outbox, QueuedFile
 
@@ -57,40 +57,15 @@ def read_paths(paths: list[Path]) -> list[tuple[str, bytes]]:
     return out
 
 
-def _refusal(name: str, data: bytes, exc: UnreadableFile) -> BadInput:
-    text = str(exc)
-    if not data:
-        fa = "فایل خالی است"
-    else:
-        try:
-            sniff(data)
-        except UnreadableFile:
-            fa = "قالب فایل پشتیبانی نمی‌شود؛ فقط تصویر PNG، JPEG، TIFF یا PDF پذیرفته می‌شود"
-        else:
-            fa = "تصویر بیش از حد بزرگ است" if "too large" in text else "فایل خراب یا ناقص است"
-    return BadInput(f"{name}: {text} (nothing was queued)", fa=f"{name}: {fa} (چیزی در صف قرار نگرفت)")
-
-
 def validate(named: list[tuple[str, bytes]], settings: StationSettings) -> list[QueuedFile]:
-    """The server's checks on every file; the first problem refuses the whole filing."""
-    total = 0
-    out = []
-    for name, data in named:
-        total += len(data)
-        if total > settings.max_upload_bytes:
-            mib = settings.max_upload_bytes // (1024 * 1024)
-            raise BadInput(f"the filing is larger than {mib} MiB (nothing was queued)",
-                           fa=f"حجم پرونده بیش از {mib} مگابایت است (چیزی در صف قرار نگرفت)")
-        try:
-            info = inspect(data, max_pixels=settings.max_image_pixels)
-        except UnreadableFile as exc:
-            raise _refusal(name, data, exc) from None
-        out.append(QueuedFile(name, data, info.kind, info.page_count))
-    pages = sum(f.pages for f in out)
-    if pages > settings.max_pages_per_batch:
-        raise BadInput(f"the filing has {pages} pages; at most {settings.max_pages_per_batch} are accepted",
-                       fa=f"پرونده {pages} صفحه دارد؛ حداکثر {settings.max_pages_per_batch} صفحه پذیرفته می‌شود")
-    return out
+    """The server's checks on every file (`pipeline.files.check_files`); the first problem refuses the whole
+    filing, and nothing is queued."""
+    try:
+        infos = check_files(named, settings)
+    except BadInput as exc:
+        raise BadInput(f"{exc.message} (nothing was queued)",
+                       fa=f"{exc.message_fa} (چیزی در صف قرار نگرفت)") from None
+    return [QueuedFile(name, data, info.kind, info.page_count) for (name, data), info in zip(named, infos)]
 
 
 @dataclass
