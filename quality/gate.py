@@ -301,6 +301,7 @@ def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
             # mostly blurred tiles among the unread ones: say so
             blurred_part = 2 * int(ocr.unread_blurred_tiles or 0) >= int(ocr.unread_tiles or 0)
         if low:
+            out += [c for c in soft if c not in out]  # an image fault behind a low image score is the cause to name first
             out.append("low_ocr_confidence")
             out += _attribute(m, policy)
             if blurred_part:

@@ -178,7 +178,9 @@ def test_correctable_image_fault_is_decided_by_the_read(full_pages, policy, font
     assert final_gate(m, GOOD_READ, policy) == []
     warn = read_warnings(m, GOOD_READ, policy)
     assert warn and warn[0] == cause, warn
-    for read in (MEDIOCRE_READ, POOR_READ):
+    # a read that looks good but drops lines (more than `missing_lines_max`): still the image fault first
+    dropped = OCR(mean=86.0, p10=66.0, lex=0.95, words=[{"top": a, "height": b - a} for a, b in m.line_bands[3:]])
+    for read in (MEDIOCRE_READ, POOR_READ, dropped):
         reasons = final_gate(m, read, policy)
         assert reasons and reasons[0] == cause, reasons
         assert read_warnings(m, read, policy) == []
