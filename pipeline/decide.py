@@ -122,9 +122,11 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
     else:
         ev = ocr_evidence(image, result, measures, policy)
         reasons = list(quality.final_gate(measures, ev, policy))
-        # legibility after OCR: the image score capped by how well this very read went, times the
-        # share of the page's text that was read at all
-        legibility = quality.final_legibility(image_legibility, ev, measures) * (1.0 - ev.unread_text_share)
+        # legibility after OCR: how well this very read went (share of the text read included), marked by
+        # the image score (quality/final_score.py)
+        legibility = quality.final_legibility(image_legibility, ev, measures)
+        if not reasons:  # image faults the correction undid, shown by a good read: passed with a warning
+            warnings.extend(w for w in quality.read_warnings(measures, ev, policy) if w not in warnings)
         fields = ocr.extract_fields(result.text)
         if ocr.case_number_mismatch(fields, declared_case):
             warnings.append("case_number_mismatch")

@@ -3,23 +3,27 @@
 Before OCR, a page's legibility is the image score (`quality.score.legibility_score`), a
 prediction of OCR success from pixels.  After OCR we know how the read actually went:
 Tesseract's word confidences, whether the words it produced are Persian words, whether it
-produced debris, and whether it skipped text lines that the image shows.  Those measure the
-read itself, so the page report's `legibility` after OCR is
+produced debris, whether it skipped text lines that the image shows, and which share of the
+page's text tiles no word was read on.  Those measure the read itself, so the page report's
+`legibility` after OCR is
 
-    final = min(image_score, ocr_factor(ocr))
+    final = read_factor(ocr) x image_score ** IMAGE_WEIGHT x CUT_OFF_FACTOR (if text is cut off)
 
-`ocr_factor` is a product of one logistic term per OCR measure, divided by the product for a
-perfect read, and fitted to exp(-CER / 5 %) (CER 0.5 % -> 0.90, 2 % -> 0.67, 10 % -> 0.14): it
-is the read's own legibility on that scale.  The minimum means: a perfect read leaves the
-image score unchanged (the image can still say a clerk would struggle), a weak read pulls
-the score down to what the read shows; the result is in 0..1 and non-decreasing in every
-input.  (A product image x OCR ranks pages worse: among pages OCR reads, the image score
-carries little information about the CER, and multiplying by it adds its noise to every
-page, while the minimum only lets it bind where it is the lower of the two.)  Pages whose
-OCR is skipped by the early gate keep the image score.
+`read_factor` is the read's own legibility: a product of one logistic term per OCR measure,
+divided by the product for a perfect read (fitted to exp(-CER / 5 %): CER 0.5 % -> 0.90,
+2 % -> 0.67, 10 % -> 0.14), times the share of the page's text tiles that were read.  The
+image score enters with a small weight: among pages OCR reads, the read says far more about
+the CER than the pixels do (a 75-dpi or faded page the correction restores reads at CER 1-4 %
+with an image score of 0.01-0.2), but of two equal reads the better image ranks higher, and a
+perfect read of a poor image keeps a mark of it.  (Until 2026-12-01 the combination was
+min(image score, read factor): it put every well-read low-resolution or faded page below
+pages that read at CER 30 %, AUC 0.967 for CER <= 10 %.)  A page with text cut off by the scan's
+edge has lost content whatever the read of the rest says: its score is multiplied by
+CUT_OFF_FACTOR.  The result is in 0..1 and non-decreasing in every input.  Pages whose OCR is
+skipped (hopeless pages, held early) keep the image score.
 
 OCR measures used (keys of `ocr.measures.OcrMeasures.as_dict()`, plus the missing-line count
-of `quality.gate.missing_lines`):
+of `quality.gate.missing_lines`, and `unread_text_share` of `quality.unread_text`):
 
     mean_confidence   0..100  mean Tesseract word confidence
     p10_confidence    0..100  10th percentile of the word confidences
@@ -27,29 +31,38 @@ of `quality.gate.missing_lines`):
     garbage_share     0..1    share of tokens no real text produces
     word_count        int     words read (0: nothing was read -> 0)
     missing_lines     int     image text lines with no OCR word on them
+    unread_text_share 0..1    share of text-like tiles with no OCR word near them
 
 The parameters are fitted on the degraded corpus by `bench/quality/calibrate_final.py` (least
-squares against exp(-CER/5 %); Spearman rank correlation with 1 - CER is reported in-sample
-and out of fold, folds split by source article); FINAL_MODEL names the fit, bump it when
-FINAL_PARAMS change.  Pure function: no I/O.
+squares against exp(-CER/5 %); AUC for CER <= 10 % and Spearman rank correlations are
+reported in-sample and out of fold, folds split by source article); FINAL_MODEL names the
+fit, bump it when the parameters change.  Pure function: no I/O.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
-FINAL_MODEL = "khana-final-legibility-2026.11.24"
+FINAL_MODEL = "khana-final-legibility-2026.12.01"
 
 # term: (OCR measure, midpoint, width, direction)   direction +1: larger is better.
-# Fitted by bench/quality/calibrate_final.py on bench/quality/out/results-full-final.jsonl
-# (375 corpus pages with text, 324 read by OCR; results and cross-validation: bench/quality/RESULTS.md)
+# Fitted by bench/quality/calibrate_final.py (least squares to exp(-CER/5 %), every parameter below together)
+# on the 440-page corpus run of 2026-12-01 evening (bench/quality/results-full.csv; cross-validation by
+# source article and the figures: bench/quality/RESULTS.md).  The missing-lines midpoint is bounded at 3
+# lines and its width at 1 line (a prior of the fit, see calibrate_final.BOUNDS).
 FINAL_PARAMS: dict[str, tuple[str, float, float, int]] = {
-    "confidence": ("mean_confidence", 71.25, 3.865, +1),
-    "low_confidence": ("p10_confidence", 32.82, 13.55, +1),
-    "lexicon": ("lexicon_share", 0.8302, 0.09196, +1),
-    "garbage": ("garbage_share", 0.06741, 0.05012, -1),
-    "missing": ("missing_lines", 0.3599, 0.3226, -1),
+    "confidence": ("mean_confidence", 72.73, 4.051, +1),
+    "low_confidence": ("p10_confidence", 23.45, 13.77, +1),
+    "lexicon": ("lexicon_share", 0.8218, 0.09551, +1),
+    "garbage": ("garbage_share", 0.02921, 0.01, -1),
+    "missing": ("missing_lines", 3.0, 1.0, -1),
 }
+
+# exponent of the image score in the final score (0: the read alone; 1: read x image).  Fitted: 0.016 -
+# among pages that are read, the image score adds almost nothing to what the read shows
+IMAGE_WEIGHT = 0.01609
+# a page with text cut off by the scan's edge: content is lost, however well the rest reads (fitted)
+CUT_OFF_FACTOR = 0.3083
 
 # a perfect read: the OCR factor is divided by the product of the terms here
 PERFECT_READ = {"mean_confidence": 100.0, "p10_confidence": 100.0, "lexicon_share": 1.0, "garbage_share": 0.0,
@@ -115,7 +128,7 @@ def with_missing_lines(ocr, measures) -> dict:
     coordinates, as the final gate takes them); `measures` is the page's `PageMeasures`
     (its `line_bands`).  An existing `missing_lines` value is kept.
     """
-    from .gate import missing_lines
+    from .lines import missing_lines
 
     d = dict(ocr) if isinstance(ocr, Mapping) else {k: _get(ocr, k) for k in (*KEYS, "word_count", "words")}
     if d.get("missing_lines") is None:
@@ -124,19 +137,47 @@ def with_missing_lines(ocr, measures) -> dict:
     return d
 
 
-def final_legibility(image_score: float, ocr_measures=None, measures=None, params: Mapping | None = None) -> float:
-    """The page's legibility after OCR, 0..1 (1 = perfectly legible).
+def _unread(ocr) -> float:
+    v = _get(ocr, "unread_text_share")
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(v) else min(1.0, max(0.0, v))
+
+
+def read_factor(ocr, measures=None, params: Mapping | None = None) -> float:
+    """0..1: the read's own legibility (~exp(-CER/5 %)): the OCR factor times the share of text tiles read.
+
+    `measures` (the page's `PageMeasures`) with `ocr.words` supplies `missing_lines`.
+    """
+    if ocr is None:
+        return 0.0
+    unread = _unread(ocr)
+    if measures is not None and _get(ocr, "missing_lines") is None:
+        ocr = with_missing_lines(ocr, measures)
+    return float(ocr_factor(ocr, params) * (1.0 - unread))
+
+
+def final_legibility(image_score: float, ocr_measures=None, measures=None, params: Mapping | None = None,
+                     image_weight: float | None = None, cut_off_factor: float | None = None) -> float:
+    """The page's legibility after OCR, 0..1 (1 = perfectly legible): the report's `legibility`.
 
     image_score: `legibility_score(measures)` (0..1).
-    ocr_measures: a mapping or an object with the keys in this module's docstring (e.g.
-      `OcrMeasures.as_dict()` plus `missing_lines`, or plus `words` and pass `measures`);
-      None (OCR skipped) returns the image score.  Missing keys count as a perfect read.
-    measures: optional `PageMeasures`; with `ocr_measures.words` it supplies `missing_lines`.
+    ocr_measures: a mapping or an object with the keys in this module's docstring (e.g. the final
+      gate's `OcrEvidence`, or `OcrMeasures.as_dict()` plus `missing_lines`, or plus `words` and pass
+      `measures`); None (OCR skipped) returns the image score.  Missing keys count as a perfect read.
+    measures: optional `PageMeasures`: with `ocr_measures.words` it supplies `missing_lines`; its
+      `cut_off` flag applies CUT_OFF_FACTOR.
+    params, image_weight, cut_off_factor: override the fitted values (calibration only).
     """
     s = float(image_score)
     s = 0.0 if math.isnan(s) else min(1.0, max(0.0, s))
     if ocr_measures is None:
         return s
-    if measures is not None and _get(ocr_measures, "missing_lines") is None:
-        ocr_measures = with_missing_lines(ocr_measures, measures)
-    return float(min(s, ocr_factor(ocr_measures, params)))
+    w = IMAGE_WEIGHT if image_weight is None else float(image_weight)
+    cut = CUT_OFF_FACTOR if cut_off_factor is None else float(cut_off_factor)
+    f = read_factor(ocr_measures, measures, params) * (s ** w if s > 0 else 0.0)
+    if measures is not None and getattr(measures, "cut_off", False):
+        f *= cut
+    return float(min(1.0, max(0.0, f)))

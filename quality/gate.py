@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from .lines import missing_lines  # noqa: F401  (re-exported: quality.gate.missing_lines)
 from .score import factor_terms, legibility_score
 
 DEFAULT_POLICY = Path(__file__).with_name("gate_policy.toml")
@@ -48,6 +49,7 @@ class FinalLimits:
     unread_text_share_max: float
     unread_tiles_min: int
     low_word_confidence: float
+    read_pass_min: float
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,28 @@ def _worst_factor(m) -> list[str]:
     return [code]
 
 
+# Image faults that Khana's correction can undo (contrast, lighting, small text upscaled for OCR): a page
+# whose image score is low for these only is not judged on its image alone: it is read, and a good read
+# (`[final] read_pass_min`) passes it with the faults as warnings (the court gets the corrected page, which
+# reads well); a poor read holds it, naming the image fault first. Text too small for the scan's resolution
+# also measures as blurred: with `low_resolution`, `blurred` is taken as its consequence.
+READ_DECIDES = frozenset({"low_resolution", "faded", "too_dark", "uneven_lighting"})
+
+
+def _read_decides(codes) -> bool:
+    codes = set(codes)
+    if "low_resolution" in codes:
+        codes.discard("blurred")
+    return bool(codes) and codes <= READ_DECIDES
+
+
+def _soft_faults(m, policy: GatePolicy) -> list[str]:
+    """The image faults behind a low image score (empty when the score is not low)."""
+    if legibility_score(m) >= policy.final.legibility_min:
+        return []
+    return _ordered(_attribute(m, policy) or _worst_factor(m))
+
+
 def early_gate(m, policy: GatePolicy) -> list[str]:
     """Reasons to hold a page without OCR (hopeless pages).  Empty list: go on to OCR."""
     e = policy.early
@@ -229,34 +253,26 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
     if 0 < m.char_height_px < e.char_height_min_px:
         out.append("low_resolution")
     if not out and legibility_score(m) < e.legibility_min:
-        out += _attribute(m, policy) or _worst_factor(m)
+        soft = _attribute(m, policy) or _worst_factor(m)
+        if not _read_decides(soft):  # else the read decides (final_gate)
+            out += soft
     return _ordered(out)
 
 
-def missing_lines(m, words) -> int:
-    """Text lines seen in the image that no OCR word overlaps (Tesseract sometimes drops whole lines).
+def _read_is_good(m, ocr: OcrEvidence | None, policy: GatePolicy) -> bool:
+    """A read good enough to pass a page whose image score is low for correctable faults only."""
+    if ocr is None:
+        return False
+    from .final_score import read_factor
+    return read_factor(ocr, m) >= policy.final.read_pass_min
 
-    `words`: objects or dicts with `top` and `height` in corrected-image coordinates.
-    """
-    bands = [tuple(b) for b in (getattr(m, "line_bands", None) or [])]
-    if len(bands) < 2 or not words:
-        return 0
-    hs = sorted(b - a for a, b in bands)
-    med = hs[len(hs) // 2]
-    centres = []
-    for w in words:
-        top = w["top"] if isinstance(w, dict) else getattr(w, "top", None)
-        hgt = w["height"] if isinstance(w, dict) else getattr(w, "height", None)
-        if top is None or hgt is None:
-            return 0
-        centres.append(top + hgt / 2.0)
-    missing = 0
-    for a, b in bands:
-        if b - a < 0.5 * med:
-            continue
-        if not any(a <= c <= b for c in centres):
-            missing += 1
-    return missing
+
+def read_warnings(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
+    """The image faults a good read overrode (the page passes with these as warnings); [] otherwise."""
+    soft = _soft_faults(m, policy)
+    if soft and _read_decides(soft) and _read_is_good(m, ocr, policy) and not final_gate(m, ocr, policy):
+        return [c for c in soft if not (c == "blurred" and "low_resolution" in soft)]  # blur of small text: its resolution
+    return []
 
 
 def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
@@ -265,9 +281,9 @@ def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
     if m.blank:
         return out
     f = policy.final
-    score = legibility_score(m)
-    if score < f.legibility_min:
-        out += _attribute(m, policy) or _worst_factor(m)
+    soft = _soft_faults(m, policy)
+    if soft and not (_read_decides(soft) and _read_is_good(m, ocr, policy)):
+        out += soft
     if ocr is not None:
         lex = 1.0 if ocr.lexicon_share is None else float(ocr.lexicon_share)
         low = (float(ocr.mean_confidence or 0.0) < f.ocr_mean_confidence_min
@@ -285,6 +301,7 @@ def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
             # mostly blurred tiles among the unread ones: say so
             blurred_part = 2 * int(ocr.unread_blurred_tiles or 0) >= int(ocr.unread_tiles or 0)
         if low:
+            out += [c for c in soft if c not in out]  # an image fault behind a low image score is the cause to name first
             out.append("low_ocr_confidence")
             out += _attribute(m, policy)
             if blurred_part:

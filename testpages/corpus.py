@@ -49,6 +49,21 @@ def _near_edge(img, angle, pad):
     return near_edge(img, angle, pad=pad)
 
 
+def _small_photo(size):
+    def fn(img, rng):
+        from .hard import small_photo
+        return small_photo(img, size=size, seed=rng.randrange(99)), {"photo": True}
+    return fn
+
+
+def _edge_cut_photo(outside):
+    def fn(img, rng):
+        from .hard import edge_cut_photo
+        return (edge_cut_photo(img, outside=outside, seed=rng.randrange(99), size=(1500, 2000)),
+                {"photo": True, "content_lost": True})
+    return fn
+
+
 # kind -> list of (severity label, function(img, rng) -> (img, extra dict))
 def _sk(deg):
     return lambda img, rng: (D.skew(img, deg * rng.choice((-1, 1))), {})
@@ -104,7 +119,23 @@ SPECS: dict[str, list[tuple[str, Callable]]] = {
     "steep_cut": [(f"{a}deg-lid{lid}", (lambda a, lid: lambda img, rng: _steep(img, a * rng.choice((-1, 1)), lid))(a, lid))
                   for a, lid in ((25, 235), (32, 120), (40, 200))],
     "near_edge": [("12deg-pad3", lambda img, rng: (_near_edge(img, 12 * rng.choice((-1, 1)), 3), {}))],
+    # session of 2026-12-01 evening (issue 12, classes 1-4 and 9), appended so the pages above keep their
+    # fonts, sizes and texts: intact text at the edge at other angles and margins; a phone photo taken
+    # small (class 9: about 57 and 75 dpi for the sheet; the reason an operator must read is
+    # low_resolution); a phone photo whose right part lies outside the picture (class 4); clean pages in
+    # the farsiweb fonts at 13 pt (class 3: Nazli and Homa at the size the issue names)
+    "near_edge2": [("4deg-pad1", lambda img, rng: (_near_edge(img, 4 * rng.choice((-1, 1)), 1), {})),
+                   ("20deg-pad6", lambda img, rng: (_near_edge(img, 20 * rng.choice((-1, 1)), 6), {}))],
+    "small_photo": [("600x800", _small_photo((600, 800))), ("800x1066", _small_photo((800, 1066)))],
+    "edge_cut_photo": [(f"out={o}", _edge_cut_photo(o)) for o in (0.15, 0.3)],
+    "farsiweb": [("13pt", lambda img, rng: (img, {}))],
 }
+
+# kinds rendered in given fonts and sizes (cycled) instead of the corpus's rotation of every font and size
+FONT_CHOICES: dict[str, list[tuple[str, float]]] = {"farsiweb": [("nazli", 13), ("homa", 13)]}
+# kinds that are phone photos: the pipeline flattens the sheet first (quality.page_frame); their true
+# geometry is that of the sheet in the picture, not a scan's skew
+PHOTO_KINDS = frozenset({"small_photo", "edge_cut_photo"})
 
 # geometry ground truth per (kind, severity label)
 def _geometry(kind: str, label: str, img_sign: float) -> tuple[float, int]:
@@ -118,6 +149,8 @@ def _geometry(kind: str, label: str, img_sign: float) -> tuple[float, int]:
         return img_sign * float(label.split("deg")[0]), 0
     if kind == "near_edge":
         return img_sign * 12.0, 0
+    if kind == "near_edge2":
+        return img_sign * float(label.split("deg")[0]), 0
     if kind == "combo":
         return {"skew7+shadow0.7": (7.0, 0), "rot180+jpeg20": (0.0, 180), "150dpi+skew-4": (-4.0, 0),
                 "rot90+fade0.2+jpeg30": (0.0, 270), "border60+skew10": (10.0, 0)}.get(label, (0.0, 0))
@@ -125,6 +158,7 @@ def _geometry(kind: str, label: str, img_sign: float) -> tuple[float, int]:
 
 
 SIZES = {"small": 1, "full": 5}
+REPEAT = {"clean": 4, "farsiweb": 2}  # kinds with more pages per cell than the others
 SIZES_PT = (10, 12, 14)
 
 
@@ -134,13 +168,13 @@ def _base(font: str, size_pt: float, seed: int):
 
 
 def iter_corpus(size: str = "small", seed: int = 0, kinds: list[str] | None = None) -> Iterator[CorpusItem]:
-    """Yield the corpus: every (kind, severity) cell `SIZES[size]` times (clean: 4x), cycling fonts/sizes."""
+    """Yield the corpus: every (kind, severity) cell `SIZES[size]` times (`REPEAT`: clean 4x), cycling fonts/sizes."""
     reps = SIZES.get(size, size if isinstance(size, int) else 1)
     fonts = available_fonts()
     n = 0
     for kind, levels in SPECS.items():
         for level, (label, fn) in enumerate(levels):
-            r_count = reps * (4 if kind == "clean" else 1)
+            r_count = reps * REPEAT.get(kind, 1)
             if kinds and kind not in kinds:  # keep fonts/sizes of the other items unchanged
                 n += r_count
                 continue
@@ -148,6 +182,9 @@ def iter_corpus(size: str = "small", seed: int = 0, kinds: list[str] | None = No
                 rng = random.Random(f"{seed}-{kind}-{label}-{r}")
                 font = fonts[(n + r) % len(fonts)]
                 size_pt = SIZES_PT[((n + r) // len(fonts)) % len(SIZES_PT)]
+                if kind in FONT_CHOICES:
+                    choices = [fs for fs in FONT_CHOICES[kind] if fs[0] in fonts] or [(font, size_pt)]
+                    font, size_pt = choices[r % len(choices)]
                 page_seed = seed * 1000 + ((n + r) * 7) % 97
                 base = _base(font, size_pt, page_seed)
                 # deterministic sign for skews: the rng's first choice inside fn
@@ -160,11 +197,11 @@ def iter_corpus(size: str = "small", seed: int = 0, kinds: list[str] | None = No
                     id=f"{kind}-{level}-{r}", kind=kind, severity=label, level=level, image=img,
                     dpi=int(extra.get("dpi", 300)), text="" if blank else base.text, true_skew=tskew,
                     true_rotation=trot, content_lost=bool(extra.get("content_lost") or blank or kind == "cut_off"),
-                    font=font, size_pt=size_pt, meta={"page_seed": page_seed},
+                    font=font, size_pt=size_pt, meta={"page_seed": page_seed, "photo": bool(extra.get("photo"))},
                 )
             n += r_count
 
 
 def corpus_size(size: str = "small") -> int:
     reps = SIZES.get(size, 1)
-    return sum(len(v) * reps * (4 if k == "clean" else 1) for k, v in SPECS.items())
+    return sum(len(v) * reps * REPEAT.get(k, 1) for k, v in SPECS.items())

@@ -212,3 +212,61 @@ def test_page_held_for_an_image_fault_is_decided_at_once_then_read_for_qa(rt):
     assert decided_events(rt, sub.page_ids[0]) == 1
     assert stages.run_ocr(rt, sub.page_ids[0]) == "done"  # a re-delivered read changes nothing
     assert finalise_batch(rt, sub.batch_id) == "held"
+
+
+@pytest.mark.slow
+def test_qa_image_header_shows_the_reports_legibility_for_every_kind_of_hold(rt, text_page, monkeypatch):
+    """Issue 12 ("agree in direction"): the legibility drawn in a held page's QA image is its report's figure,
+    for a page held early as hopeless (image score, never read), held early for an image fault and then read
+    (the final score after the read), held after OCR (the final score), and held for an OCR timeout (the
+    image score stands)."""
+    import ocr as ocr_pkg
+
+    svc = KhanaService(rt)
+    drawn = []
+    real_annotate = quality.annotate_problems
+    monkeypatch.setattr(quality, "annotate_problems",
+                        lambda *a, **k: drawn.append(k.get("legibility")) or real_annotate(*a, **k))
+    real_engine = rt.ocr
+
+    class ShakyEngine:
+        def recognise(self, image, *, dpi):
+            res = real_engine.recognise(image, dpi=dpi)
+            for w in res.words:
+                w.conf = min(w.conf, 35.0)
+            res.mean_confidence = 35.0
+            return res
+
+    class SlowEngine:
+        def recognise(self, image, *, dpi):
+            raise ocr_pkg.OcrTimeout("synthetic: Tesseract took too long")
+
+    page = render_page(n_words=120, seed=4, size_pt=13).image
+    cases = {
+        "hopeless": (png_bytes(degrade.blur(page, 9)), real_engine, "hopeless"),
+        "image_then_read": (png_bytes(degrade.cut_off(page, 0.15, "bottom")), real_engine, "image"),
+        "after_ocr": (text_page, ShakyEngine(), None),
+        "timeout": (text_page, SlowEngine(), None),
+    }
+    for name, (data, engine, hold_kind) in cases.items():
+        rt.ocr = engine
+        drawn.clear()
+        sub = svc.submit_batch([Upload(f"{name}.png", data)], META)
+        run_all(rt, sub)
+        with rt.db.session() as s:
+            p = s.get(Page, sub.page_ids[0])
+            rep, image_score = p.report, p.measures["image_legibility"]
+        assert rep["decision"] == "hold", name
+        if hold_kind:
+            assert rep.get("hold_kind") == hold_kind, (name, rep.get("hold_kind"))
+        assert drawn, name
+        assert drawn[-1] == pytest.approx(rep["legibility"], abs=1e-3), (name, drawn, rep["legibility"])
+        if name in ("hopeless", "timeout"):  # not read: the image score
+            assert rep["legibility"] == pytest.approx(image_score, abs=1e-3), name
+        if name == "timeout":
+            assert rep["reasons"] == ["ocr_timeout"]
+        if name in ("image_then_read", "after_ocr"):  # read: the final score after the read
+            assert rep["text"], name
+        if name == "after_ocr":  # a read at confidence 35: well below the image score
+            assert rep["legibility"] < image_score - 0.2, (rep["legibility"], image_score)
+    rt.ocr = real_engine

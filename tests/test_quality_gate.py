@@ -145,3 +145,52 @@ def test_final_gate_regional_checks(page, policy):
     assert final_gate(m, unread, policy) == []
     low_p10 = OCR(p10=30.0)
     assert "low_ocr_confidence" in final_gate(m, low_p10, policy)
+
+
+# Image faults the correction undoes (issue 12, legible pages held): a page whose image score is low only
+# for low resolution or fading is read; a good read passes it with the fault as a warning, a poor
+# read holds it naming the image fault first (class 9: the operator must read the real cause).
+SOFT_PAGES = [  # (font, fault, make(page at 300 dpi) -> (image, dpi), true cause)
+    ("nazli", "75dpi", lambda p: (D.downsample(p, 300, 75), 75), "low_resolution"),
+    ("homa", "75dpi", lambda p: (D.downsample(p, 300, 75), 75), "low_resolution"),
+    ("naskh", "60dpi", lambda p: (D.downsample(p, 300, 60), 60), "low_resolution"),
+    ("naskh", "fade0.05", lambda p: (D.fade(p, 0.05), 300), "faded"),
+    ("nazli", "fade0.05", lambda p: (D.fade(p, 0.05), 300), "faded"),
+]
+GOOD_READ = OCR(mean=86.0, p10=66.0, lex=0.95)
+MEDIOCRE_READ = OCR(mean=62.0, p10=40.0, lex=0.80, garb=0.03)  # passes every OCR limit, reads at CER ~10 %
+POOR_READ = OCR(mean=45.0, p10=10.0, lex=0.60, garb=0.10)
+
+
+@pytest.fixture(scope="module")
+def full_pages():
+    return {f: render_page(font=f, size_pt=12, dpi=300, seed=5).image for f in ("naskh", "nazli", "homa")}
+
+
+@pytest.mark.parametrize("font,fault,make,cause", SOFT_PAGES, ids=[f"{f}-{x}" for f, x, _, _ in SOFT_PAGES])
+def test_correctable_image_fault_is_decided_by_the_read(full_pages, policy, font, fault, make, cause):
+    from quality import legibility_score, read_warnings
+    img, dpi = make(full_pages[font])
+    c = correct_page(img)
+    m = measure_page(img, c, dpi)
+    assert legibility_score(m) < policy.final.legibility_min  # the image alone would hold it
+    assert early_gate(m, policy) == []  # not held before the read: the read decides
+    assert final_gate(m, GOOD_READ, policy) == []
+    warn = read_warnings(m, GOOD_READ, policy)
+    assert warn and warn[0] == cause, warn
+    # a read that looks good but drops lines (more than `missing_lines_max`): still the image fault first
+    dropped = OCR(mean=86.0, p10=66.0, lex=0.95, words=[{"top": a, "height": b - a} for a, b in m.line_bands[3:]])
+    for read in (MEDIOCRE_READ, POOR_READ, dropped):
+        reasons = final_gate(m, read, policy)
+        assert reasons and reasons[0] == cause, reasons
+        assert read_warnings(m, read, policy) == []
+
+
+@pytest.mark.parametrize("font", ["naskh", "nazli", "homa"])
+def test_a_good_read_never_passes_a_blurred_page(full_pages, policy, font):
+    from quality import read_warnings
+    img = D.blur(full_pages[font], 6)
+    c = correct_page(img)
+    m = measure_page(img, c, 300)
+    assert early_gate(m, policy)[0] == "blurred"
+    assert final_gate(m, GOOD_READ, policy)[0] == "blurred" and read_warnings(m, GOOD_READ, policy) == []

@@ -4,12 +4,12 @@
         --out bench/quality/out/recheck.jsonl
 
 Every corpus page goes through the current correction, measures and early gate. For pages that a stored
-run (`results-full.csv`, written by report.py) already read, the final decision is recomputed from that
-run's OCR measures (mean and 10th-percentile confidence, lexicon and garbage share, word count, missing
-lines); pages new to the corpus (kinds `steep_cut`, `near_edge`) are read now with Tesseract. Pages
-whose correction changed (skew or rotation differ from the stored run by more than 0.5 degrees) are
-re-read too, since the stored reading no longer applies. The unread-text regional check is not
-reapplied to stored pages (the CSV does not keep the words).
+run (`results-full.csv`, written by report.py) already read, the final decision and the report's legibility
+are recomputed from that run's OCR measures (mean and 10th-percentile confidence, lexicon and garbage share,
+word count, missing lines, weak-line and unread-text shares) as the pipeline decides (hopeless pages are
+not read; a page held early for an image fault keeps its hold); pages new to the corpus are read now with
+Tesseract. Pages whose correction changed (skew or rotation differ from the stored run by more than 0.5
+degrees) are re-read too, since the stored reading no longer applies.
 
 Prints the gate's confusion matrix, the held legible pages, and the table of true cause against the
 first reason given (issue 12, class 9).
@@ -33,7 +33,8 @@ if str(ROOT) not in sys.path:
 # the cause a degradation kind puts on a page (the reason an operator should read)
 TRUE_CAUSE = {"blur": "blurred", "motion_blur": "blurred", "noise": "noisy", "salt_pepper": "noisy",
               "dark": "too_dark", "fade": "faded", "lowres": "low_resolution", "cut_off": "cut_off",
-              "steep_cut": "cut_off", "blank": "blank", "shadow": "uneven_lighting"}
+              "steep_cut": "cut_off", "blank": "blank", "shadow": "uneven_lighting", "edge_cut_photo": "cut_off",
+              "small_photo": "low_resolution"}
 
 
 def true_cause(rec) -> str:
@@ -59,7 +60,11 @@ def main(argv=None) -> int:
     import cv2
     cv2.setNumThreads(1)
     from bench.quality.run import _ocr
-    from quality import OcrEvidence, correct_page, early_gate, final_gate, legibility_score, load_policy, measure_page
+    from pipeline.decide import READ_ANYWAY
+    from quality import (OcrEvidence, correct_page, early_gate, final_gate, final_legibility, legibility_score,
+                         load_policy, measure_page, read_warnings)
+    from quality import unread_text
+    from quality.page_frame import photo_dpi, rectify_page
     from testpages.corpus import iter_corpus
     from testpages.metrics import cer
 
@@ -71,9 +76,14 @@ def main(argv=None) -> int:
     kinds = [k for k in a.kinds.split(",") if k] or None
     for item in iter_corpus(a.size, 0, kinds=kinds):
         t0, p0 = time.perf_counter(), time.process_time()
-        c = correct_page(item.image)
-        m = measure_page(item.image, c, item.dpi)
+        img, dpi = item.image, item.dpi
+        frame = rectify_page(img) if item.meta.get("photo") else None  # as bench/quality/run.py
+        if frame is not None and frame.found:
+            img, dpi = frame.image, photo_dpi(frame.image)
+        c = correct_page(img)
+        m = measure_page(img, c, dpi)
         early = early_gate(m, pol)
+        hopeless = bool(early) and not set(early) <= READ_ANYWAY  # held without a read (pipeline.decide)
         rec = {"id": item.id, "kind": item.kind, "severity": item.severity, "content_lost": item.content_lost,
                "ms": 1000 * (time.perf_counter() - t0), "cpu_ms": 1000 * (time.process_time() - p0),
                "early": early, "skew": c.skew_degrees, "rotation": c.rotation, "legibility_image": legibility_score(m),
@@ -82,34 +92,42 @@ def main(argv=None) -> int:
         same_geometry = old is not None and abs(float(old["skew"]) - c.skew_degrees) < 0.5 and int(old["rotation"]) == c.rotation
         if old is not None:
             rec["old_decision"], rec["old_reasons"] = old["decision"], [r for r in old["reasons"].split(";") if r]
+        ev = None
+        rec["legibility"] = rec["legibility_image"]
         if not item.text:
             rec["cer"], rec["final"], rec["source"] = None, early or final_gate(m, None, pol), "none"
         elif same_geometry and old.get("cer_khana") not in ("", None):
             rec["cer"] = float(old["cer_khana"])
             rec["source"] = "stored"
-            if early:
-                rec["final"] = early
-            elif old.get("mean_confidence") in ("", None):
-                rec["final"] = final_gate(m, None, pol)
+            if hopeless or old.get("mean_confidence") in ("", None):
+                rec["final"] = early or final_gate(m, None, pol)
             else:
-                ev = OcrEvidence(mean_confidence=float(old["mean_confidence"]), p10_confidence=float(old["p10_confidence"]),
-                                 lexicon_share=float(old["lexicon_share"]) if old["lexicon_share"] else None,
-                                 garbage_share=float(old["garbage_share"] or 0), word_count=int(float(old["word_count"] or 0)))
-                reasons = final_gate(m, ev, pol)
-                if int(float(old.get("missing_lines") or 0)) > pol.final.missing_lines_max and "low_ocr_confidence" not in reasons:
-                    reasons = reasons + ["low_ocr_confidence"]
+                num = lambda k, d=0.0: float(old[k]) if old.get(k) not in ("", None) else d  # noqa: E731
+                ev = OcrEvidence(mean_confidence=num("mean_confidence"), p10_confidence=num("p10_confidence"),
+                                 lexicon_share=num("lexicon_share", None), garbage_share=num("garbage_share"),
+                                 word_count=int(num("word_count")), weak_line_share=num("weak_line_share"),
+                                 unread_text_share=num("unread_text_share"), missing_lines=int(num("missing_lines")))
+                reasons = list(dict.fromkeys([*early, *final_gate(m, ev, pol)]))
+                if int(ev.missing_lines or 0) > pol.final.missing_lines_max and "low_ocr_confidence" not in reasons:
+                    reasons = reasons + ["low_ocr_confidence"]  # the CSV has the count, not the words
                 rec["final"] = reasons
+        elif hopeless:
+            rec["cer"], rec["source"], rec["final"] = None, "not read (hopeless)", early
         else:
-            hyp, om, to = _ocr(c.image, item.dpi * c.upscale, a.ocr_timeout)
+            hyp, om, to = _ocr(c.image, dpi * c.upscale, a.ocr_timeout)
             rec["cer"] = 1.0 if to else min(1.0, cer(item.text, hyp))
             rec["source"] = "read now"
-            ev = None
             if om is not None:
+                u = unread_text(c.image, om.words, m, float(pol.reasons.blur_rel_max))
                 ev = OcrEvidence(mean_confidence=om.mean_confidence or 0.0, p10_confidence=om.p10_confidence or 0.0,
                                  lexicon_share=om.lexicon_share, garbage_share=om.garbage_share or 0.0,
                                  word_count=int(om.word_count or 0), weak_line_share=getattr(om, "weak_line_share", 0.0) or 0.0,
-                                 words=om.words)
-            rec["final"] = early or final_gate(m, ev, pol)
+                                 words=om.words, unread_text_share=float(u["unread_share"]), unread_tiles=int(u["unread_tiles"]),
+                                 unread_blurred_tiles=len(u["blurred_boxes"]))
+            rec["final"] = list(dict.fromkeys([*early, *final_gate(m, ev, pol)])) if not to else list(dict.fromkeys([*early, "ocr_timeout"]))
+        if ev is not None:  # the report's legibility after a read, and the warnings of a page that passes
+            rec["legibility"] = final_legibility(rec["legibility_image"], ev, m)
+            rec["warnings"] = [] if rec["final"] else read_warnings(m, ev, pol)
         rec["decision"] = "hold" if rec["final"] else "pass"
         rec["illegible"] = bool(item.content_lost or (rec["cer"] is not None and rec["cer"] > 0.10) or not item.text)
         recs.append(rec)
@@ -187,8 +205,7 @@ def report(recs, stored=None):
     if stored:
         # the report's legibility: the image score on early-held pages, else the stored run's final score
         rows = [r for r in recs if r.get("cer") is not None]
-        new = [r["legibility_image"] if r["early"] else float(stored[r["id"]]["legibility"]) if r["id"] in stored
-               else r["legibility_image"] for r in rows]
+        new = [r["legibility"] for r in rows]  # the report's legibility with the current code
         old = [float(stored[r["id"]]["legibility"]) for r in rows if r["id"] in stored]
         old_ok = [r["cer"] <= 0.10 for r in rows if r["id"] in stored]
         print(f"\nAUC legibility vs (CER <= 10 %), in-sample: now {_auc(new, [r['cer'] <= 0.10 for r in rows]):.3f} "

@@ -71,14 +71,21 @@ def illegible(rec) -> bool:
 def report(recs, stored: bool = False) -> str:
     from scipy.stats import spearmanr
 
+    from bench.quality.calibrate_final import ocr_evidence, page_measures
+    from bench.quality.evaluate import decide
     for r in recs:
         if stored:
             r["_score"] = r["measures"].get("legibility", 0.0)
             r["_early"], r["_final"] = r["early"], r["final"]
-        else:
-            r["_score"], r["_early"], r["_final"] = recompute(r)
+            r["_legibility"], r["_ev"] = final_score(r, r["_score"], r["_early"])
+            r["_warnings"], r["_read"] = [], not r["_early"]
+        else:  # as the pipeline decides (bench/quality/evaluate.py): hopeless pages unread, the others read
+            d = decide(r)
+            r["_score"], r["_early"], r["_final"], r["_legibility"] = d["image"], d["early"], d["reasons"], d["legibility"]
+            r["_warnings"], r["_read"] = d["warnings"], d["read"]
+            r["_ev"] = ocr_evidence(r, page_measures(r)) if d["read"] else None
+            r["_cut"] = bool(page_measures(r).cut_off)
         r["_hold"] = bool(r["_final"])
-        r["_legibility"], r["_ev"] = final_score(r, r["_score"], r["_early"])
     lines = []
     add = lines.append
     order = {}
@@ -197,7 +204,7 @@ def report(recs, stored: bool = False) -> str:
     for kind, sev in CER_TARGET_KINDS.items():
         g = [r for r in recs if r["kind"] == kind and r["cer_after"] is not None and (sev is None or r["severity"] in sev)]
         if g:
-            add(f"| {kind} | {'all' if sev is None else ', '.join(sorted(sev))} | {len(g)} | {np.mean([r['cer_raw'] for r in g]):.3f} | "
+            add(f"| {kind} | {'all' if sev is None else ', '.join(sorted(sev))} | {len(g)} | {fmt(np.mean(raw) if (raw := [r['cer_raw'] for r in g if r['cer_raw'] is not None]) else None)} | "
                 f"{np.mean([r['cer_after'] for r in g]):.3f} | {np.median([r['cer_after'] for r in g]):.3f} | {max(r['cer_after'] for r in g):.3f} | "
                 f"{sum(r['cer_after'] <= 0.02 for r in g)}/{len(g)} | "
                 f"{fmt(np.mean([r['cer_clean'] for r in g if r.get('cer_clean') is not None]) if any(r.get('cer_clean') is not None for r in g) else None)} | "
@@ -212,6 +219,13 @@ def report(recs, stored: bool = False) -> str:
         cpu = cpu[np.isfinite(cpu)]
         add(f"- 300-dpi pages only, CPU time of the process (OpenCV on 1 thread): mean {cpu.mean():.0f} ms, median {np.median(cpu):.0f} ms, p95 {np.percentile(cpu, 95):.0f} ms")
     early = [r for r in recs if r["_early"]]
+    from bench.quality.evaluate import reason_table, summary
+    add("\n## Issue 12 figures (decided as the pipeline does: bench/quality/evaluate.py)\n")
+    decisions = [{"decision": "hold" if r["_hold"] else "pass", "reasons": r["_final"], "legibility": r["_legibility"],
+                  "warnings": r.get("_warnings") or []} for r in recs]
+    lines += summary(recs, decisions)
+    add("\nTrue cause (by construction) against the first reason given, held pages:\n")
+    lines += reason_table(recs, decisions)
     if early:
         add(f"- pages held by the early gate (OCR skipped): {len(early)}; their quality stage mean {np.mean([r['ms_quality'] for r in early]):.0f} ms")
     return "\n".join(lines)
@@ -278,7 +292,9 @@ if __name__ == "__main__":
             w.writerow(["id", "kind", "severity", "font", "size_pt", "dpi", "true_skew", "true_rotation", "skew", "rotation",
                         "skew_err", "cer_raw", "cer_khana", "cer_undegraded", "legibility_image", "legibility", "decision",
                         "reasons", "quality_ms", "quality_cpu_ms", "source", "early_held", "mean_confidence",
-                        "p10_confidence", "lexicon_share", "garbage_share", "word_count", "missing_lines"])
+                        "p10_confidence", "lexicon_share", "garbage_share", "word_count", "missing_lines",
+                        "unread_text_share", "read", "cut_off", "warnings", "weak_line_share", "ocr_cpu_s",
+                        "content_lost", "cer_from_stored_run"])
             for r in recs:
                 rnd = lambda v: "" if v is None else round(v, 4)  # noqa: E731
                 w.writerow([r["id"], r["kind"], r["severity"], r["font"], r["size_pt"], r["dpi"], r["true_skew"],
@@ -288,4 +304,8 @@ if __name__ == "__main__":
                             round(r.get("cpu_ms_quality") or 0), r.get("source", ""), int(bool(r["_early"]))]
                            + [("" if r["_ev"] is None or r["_ev"].get(k) is None else r["_ev"][k])
                               for k in ("mean_confidence", "p10_confidence", "lexicon_share", "garbage_share",
-                                        "word_count", "missing_lines")])
+                                        "word_count", "missing_lines", "unread_text_share")]
+                           + [int(bool(r.get("_read"))), int(bool(r.get("_cut"))), " ".join(r.get("_warnings") or []),
+                              "" if not r.get("ocr") else rnd(r["ocr"].get("weak_line_share")),
+                              "" if r.get("ocr_cpu_s") is None else round(r["ocr_cpu_s"], 2),
+                              int(bool(r.get("content_lost"))), int(bool(r.get("cer_from_stored_run")))])

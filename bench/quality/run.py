@@ -89,6 +89,17 @@ def _child_cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
+STORED_CER: dict[str, float] = {}  # --hopeless-cer-from: page id -> CER after correction of a stored run
+
+
+def _hard_hopeless(m, pol) -> bool:
+    """Beyond a hard limit of the early gate: the pipeline never reads such a page."""
+    e = pol.early
+    return bool(m.blank or m.blur_rel >= e.blur_rel_max or m.noise >= e.noise_max
+                or m.impulse_noise >= e.impulse_noise_max or m.dynamic_range < e.dynamic_range_min
+                or 0 < m.char_height_px < e.char_height_min_px)
+
+
 def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
     import cv2
 
@@ -97,17 +108,24 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
     from quality.geometry import line_angle_fourier, wrap45
     from testpages.metrics import cer
 
+    from quality.page_frame import photo_dpi, rectify_page
+
     pol = load_policy()
-    img = item.image
+    img, dpi = item.image, item.dpi
     t0, p0 = time.perf_counter(), time.process_time()
+    frame = rectify_page(img) if item.meta.get("photo") else None  # as pipeline.decide.assess_image does
+    if frame is not None and frame.found:  # a photo of a sheet on a table -> a flat page
+        img, dpi = frame.image, photo_dpi(frame.image)
     c = correct_page(img)
-    m = measure_page(img, c, item.dpi)
+    m = measure_page(img, c, dpi)
     early = early_gate(m, pol)
     ms = 1000 * (time.perf_counter() - t0)
     cpu_ms = 1000 * (time.process_time() - p0)
     rec = {k: getattr(item, k) for k in ("id", "kind", "severity", "level", "dpi", "true_skew", "true_rotation",
                                         "content_lost", "font", "size_pt")}
     rec["page_seed"] = item.meta["page_seed"]
+    rec["photo_flattened"] = bool(frame is not None and frame.found)
+    rec["dpi"] = dpi
     rec["source"] = source_of(item.meta["page_seed"])
     rec.update(ms_quality=ms, cpu_ms_quality=cpu_ms, skew=c.skew_degrees, rotation=c.rotation, measures=m.as_dict(), early=early)
     # geometry error: total content rotation T = skew - rotation (mod 360)
@@ -134,14 +152,20 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
             rec["osd_rotation"] = rot
         except Exception:
             rec["osd_rotation"] = None
-    if item.text:
+    hard = _hard_hopeless(m, pol)
+    if item.text and hard and item.id in STORED_CER:
+        # held without a read by the pipeline whatever the soft limits say (beyond a hard limit of
+        # [early]); its CER label comes from the stored run (--hopeless-cer-from), not read again
+        rec["cer_raw"], rec["cer_after"], rec["ocr"], rec["ocr_timeout"] = None, STORED_CER[item.id], None, False
+        rec["cer_from_stored_run"] = True
+    elif item.text:
         if raw:
-            raw_txt, _, raw_to = _ocr(img, item.dpi, ocr_timeout)
+            raw_txt, _, raw_to = _ocr(item.image, item.dpi, ocr_timeout)
             rec["cer_raw"] = 1.0 if raw_to else min(1.0, cer(item.text, raw_txt))
         else:
             rec["cer_raw"] = None
         p1, c1 = time.perf_counter(), _child_cpu()
-        hyp, om, to = _ocr(c.image, item.dpi * c.upscale, ocr_timeout)
+        hyp, om, to = _ocr(c.image, dpi * c.upscale, ocr_timeout)
         rec["ocr_wall_s"], rec["ocr_cpu_s"] = time.perf_counter() - p1, _child_cpu() - c1
         rec["cer_after"] = 1.0 if to else min(1.0, cer(item.text, hyp))
         rec["ocr"] = _ocr_dict(om)
@@ -171,7 +195,7 @@ def process(item, ocr_timeout=40.0, osd=False, clean_ref=True, raw=True):
     from quality import final_legibility, legibility_score
     rec["legibility_image"] = legibility_score(m)
     rec["legibility"] = rec["legibility_image"] if (early or not rec["ocr"]) else final_legibility(
-        rec["legibility_image"], rec["ocr"], measures=m) * (1.0 - float(rec["ocr"].get("unread_text_share") or 0.0))
+        rec["legibility_image"], rec["ocr"], measures=m)  # recomputed as the pipeline does by evaluate.decide
     return rec
 
 
@@ -187,10 +211,17 @@ def main(argv=None):
     ap.add_argument("--no-clean-ref", action="store_true", help="skip OCR of the undegraded page")
     ap.add_argument("--psm", type=int, default=None, help="Tesseract page segmentation mode (default: the pipeline's, ocr.engine.DEFAULT_PSM)")
     ap.add_argument("--no-raw", action="store_true", help="skip raw Tesseract on the uncorrected scan")
+    ap.add_argument("--skip-done", default="", help="JSONL of an interrupted run: leave out the pages it has")
     ap.add_argument("--text-height", default="default",
                     help="OCR text-size normalisation: px of a text line for Tesseract, 0 = off (default: the engine's)")
+    ap.add_argument("--hopeless-cer-from", default="",
+                    help="results CSV of a stored run: pages beyond a hard early limit take its CER, unread")
     a = ap.parse_args(argv)
     global PSM, TEXT_HEIGHT
+    if a.hopeless_cer_from:
+        import csv
+        STORED_CER.update({r["id"]: float(r["cer_khana"]) for r in csv.DictReader(open(a.hopeless_cer_from, encoding="utf-8"))
+                           if r.get("cer_khana") not in ("", None)})
     PSM = a.psm if a.psm is not None else PSM
     TEXT_HEIGHT = a.text_height
     from testpages.corpus import iter_corpus
@@ -198,7 +229,8 @@ def main(argv=None):
     OUT.mkdir(exist_ok=True)
     out = Path(a.out) if a.out else OUT / f"results-{a.size}-s{a.seed}.jsonl"
     kinds = [k for k in a.kinds.split(",") if k] or None
-    items = (it for i, it in enumerate(iter_corpus(a.size, a.seed, kinds)) if i % a.stride == 0)
+    done = {json.loads(line)["id"] for line in open(a.skip_done) if line.strip()} if a.skip_done else set()
+    items = (it for i, it in enumerate(iter_corpus(a.size, a.seed, kinds)) if i % a.stride == 0 and it.id not in done)
     t0 = time.time()
     n = 0
     with open(out, "w") as f, get_context("fork").Pool(a.jobs) as pool:
