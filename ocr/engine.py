@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from ocr.layout import refill_missed_lines, remove_rules, text_line_height
+from ocr.layout import reading_is_hopeless, refill_missed_lines, remove_rules, text_line_height
 from ocr.normalize import display_form
 from ocr.tesseract import (
     DEFAULT_PSM,
@@ -152,7 +152,10 @@ class TesseractEngine:
             work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interp)
             wdpi = max(1, int(round(dpi * scale)))
         words = self.read_page(work, dpi=wdpi)
-        if self.refill_lines and self.psm in (3, 4, 6):
+        # a page pass that reads debris (a blurred or noisy page the early gate let through) is held on
+        # its reading: no dropped-line refill, no number re-reads (issue 12, class 6: held pages cheap)
+        hopeless = reading_is_hopeless(words)
+        if self.refill_lines and self.psm in (3, 4, 6) and not hopeless:
             # a dropped line is read on its own at a few sizes around the normalised one
             # (at the page's own size: 1, 0.75, 0.5x, as measured before normalisation)
             scales = REFILL_SCALES if scale != 1.0 else (1.0, 0.75, 0.5)
@@ -161,7 +164,7 @@ class TesseractEngine:
         if scale != 1.0:
             words = _unscale(words, scale, gray.shape)
         words = repair_boxes(merge_numbers(words))
-        if self.reread_numbers:
+        if self.reread_numbers and not hopeless:
             words = reread_latin_numbers(gray, words, tess=self.tesseract, dpi=dpi, deadline=deadline)
         fix_lone_punctuation(words)
         fix_persian_commas(gray, words)
