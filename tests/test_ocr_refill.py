@@ -127,3 +127,69 @@ def test_dropped_line_bands_are_the_lines_without_words():
     truth = [page.line_boxes[i] for i in dropped]
     for (y0, y1, _, _), (_, ty0, _, ty1) in zip(missing, truth):
         assert y0 <= (ty0 + ty1) / 2 <= y1
+
+
+# --- class 6: a held page costs no more than its page pass ---
+
+
+def _partly_blurred(font, share, degrade, seed=2):
+    """A page sharp at the top and blurred beyond reading below (`share` of its height)."""
+    page = render_page(font=font, size_pt=12, seed=seed, n_words=900)
+    img = page.image.copy()
+    y = int(img.shape[0] * (1 - share))
+    img[y:] = degrade(page.image)[y:]
+    return page, img
+
+
+class ShapeCountingTesseract(CountingTesseract):
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.sizes: list[int] = []
+        self.langs: list[str] = []
+
+    def run(self, gray, **kw):
+        self.sizes.append(gray.size)
+        self.langs.append(kw.get("lang"))
+        return super().run(gray, **kw)
+
+
+@pytest.mark.parametrize("font,share,degrade", [
+    ("naskh", 0.67, lambda im: D.motion_blur(im, 15)),
+    pytest.param("nazli", 0.67, lambda im: D.motion_blur(im, 15), marks=pytest.mark.slow),
+    pytest.param("nazli", 0.75, lambda im: D.gaussian_noise(D.blur(im, 4), 30, seed=1), marks=pytest.mark.slow),
+])
+def test_a_held_page_costs_one_page_pass_at_the_normalised_size(font, share, degrade):
+    """Before: the blurred two thirds fell apart into 9-11 px slivers, the text height was measured at
+    11 px and the page read 2.75x up (66 Mpx: 5.3 s CPU, another page timed out at 60 s), then number
+    re-reads on its debris; the page was held anyway. Now: one page pass at the size of its sharp lines
+    (22 px), no refill of the blurred lines, and the same hold."""
+    page, img = _partly_blurred(font, share, degrade)
+    engine = TesseractEngine()
+    engine.tesseract = ShapeCountingTesseract(engine.tesseract)
+    a, res, r = decide(img, engine)
+    assert "low_ocr_confidence" in r.reasons  # held on its reading
+    calls = list(zip(engine.tesseract.psms, engine.tesseract.langs))
+    assert calls[0] == (6, "fas") and (7, "fas") not in calls  # one page pass, no refill
+    assert len(calls) <= 4  # at most a few `eng` number re-reads of the debris
+    # read at its sharp lines' size (46 px lines -> 22 px: under 1/4 of the corrected image's pixels)
+    assert engine.tesseract.sizes[0] <= 0.25 * a.corrected.image.size
+    assert res.scale < 0.6
+
+
+def test_a_hopeless_reading_gets_no_refill_and_no_rereads():
+    """A page pass that reads debris (mean confidence under HOPELESS_CONFIDENCE) with lines missing:
+    the refill and the number re-reads are skipped whatever the bands say."""
+    from ocr.layout import HOPELESS_CONFIDENCE, refill_missed_lines
+
+    page = render_page(font="naskh", size_pt=12, seed=4, n_words=300)
+    tess = CountingTesseract(TesseractEngine().tesseract)
+    words = TesseractEngine().read_page(page.image, dpi=300)
+    kept = [w for w in words if w.line % 2 == 0]
+    for w in kept:
+        w.conf = HOPELESS_CONFIDENCE - 5
+    out = refill_missed_lines(page.image, kept, tess=tess, dpi=300, lang="fas", deadline=float("inf"))
+    assert out == kept and tess.psms == []
+    for w in kept:  # the same page read well: its dropped lines are read again
+        w.conf = 85.0
+    out = refill_missed_lines(page.image, kept, tess=tess, dpi=300, lang="fas", deadline=float("inf"))
+    assert len({w.line for w in out}) == len({w.line for w in words}) and tess.psms and set(tess.psms) == {7}
