@@ -72,7 +72,7 @@ def cpu_all() -> float:
 
 def decision(img, pol):
     """The whole decision of one page: (reasons, Tesseract runs, CPU s incl. Tesseract)."""
-    from ocr import TesseractEngine
+    from ocr import OcrTimeout, TesseractEngine
     from pipeline.decide import assess_image, assess_read
     c0 = cpu_all()
     a = assess_image(img, 300, pol)
@@ -80,7 +80,10 @@ def decision(img, pol):
         return a.early_reasons, 0, cpu_all() - c0
     engine = TesseractEngine()
     engine.tesseract = CountingTesseract(engine.tesseract)
-    res = engine.recognise(a.corrected.image, dpi=int(round(a.image_dpi)))
+    try:
+        res = engine.recognise(a.corrected.image, dpi=int(round(a.image_dpi)))
+    except OcrTimeout:
+        res = None  # held `ocr_timeout`, as the OCR stage does
     r = assess_read(a.corrected.image, a.measures, res, pol, image_legibility=a.image_legibility)
     reasons = list(dict.fromkeys([*a.early_reasons, *r.reasons]))
     return reasons, engine.tesseract.calls, cpu_all() - c0
@@ -91,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fonts", default="naskh,nazli,sans,homa")
     ap.add_argument("--partial", action="store_true", help="add pages blurred beyond reading in their lower part")
     ap.add_argument("--no-decision", action="store_true", help="skip the whole-decision columns (no OCR)")
+    ap.add_argument("--only", default="", help="only the pages whose name contains this")
     a = ap.parse_args(argv)
     import cv2
     cv2.setNumThreads(1)
@@ -100,6 +104,8 @@ def main(argv=None) -> int:
           "| decision | Tesseract runs | decision CPU s |")
     print("|---|---|---|---|---:|---:|---:|---|---:|---:|")
     for font, name, img in pages(a.fonts.split(","), a.partial):
+        if a.only not in name:
+            continue
         w0, c0 = time.perf_counter(), time.process_time()
         c = correct_page(img)
         m = measure_page(img, c, 300)
