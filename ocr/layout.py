@@ -11,6 +11,7 @@ import time
 import cv2
 import numpy as np
 
+from ocr.measures import is_garbage
 from ocr.normalize import display_form
 from ocr.tesseract import OcrError, Tesseract
 from ocr.tsv import parse_tsv
@@ -185,6 +186,12 @@ def reading_is_hopeless(words: list[Word]) -> bool:
     return conf is not None and conf < HOPELESS_CONFIDENCE
 
 
+def _plausible_line(line: list[Word]) -> bool:
+    """A line read on its own holds at least one real token of three characters or more (a word,
+    a number, a date), not only lone digits and letters."""
+    return any(len(w.text.strip(".,،؛;:؟?!«»()-")) >= 3 and not is_garbage(w.text) for w in line)
+
+
 def refill_missed_lines(
     gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, lang: str, deadline: float,
     scales: tuple[float, ...] = (1.0, 0.75, 0.5),
@@ -204,8 +211,9 @@ def refill_missed_lines(
     * otherwise at most MAX_LINE_REFILLS (more "lines" on a doubtful page are noise bands);
     * a hopeless reading (`reading_is_hopeless`): none (the page is held on its reading).
     The refill gives up after REFILL_GIVE_UP lines in a row read nothing usable while none
-    has been read yet (bands that are not text), and reads each line first at the scale
-    that read the previous one.
+    has been read yet (bands that are not text), or twice as many in a row after that (a
+    photo or a drawing below the text), and reads each line first at the scale that read
+    the previous one.
     """
     if not words:
         return words
@@ -223,7 +231,7 @@ def refill_missed_lines(
     for y0, y1, x0, x1 in missing:
         if time.monotonic() > deadline - 2.0:
             break
-        if not new_lines and failures >= REFILL_GIVE_UP:
+        if failures >= (REFILL_GIVE_UP if not new_lines else 2 * REFILL_GIVE_UP):
             break
         m = max(6, line_h // 2)
         top, left = max(0, y0 - m), max(0, x0 - m)
@@ -254,8 +262,9 @@ def refill_missed_lines(
                     order.remove(scale)
                     order.insert(0, scale)
                 break
-        # a signature, a stamp or a rule read as "text" comes back with low confidence
-        if line and sum(w.conf for w in line) / len(line) >= 60:
+        # a signature, a stamp or a rule read as "text" comes back with low confidence; a bar of
+        # redaction or a logo as lone digits or letters (measured: `7`, `۳۳`, `۳ ۳ ۳` at 56-76)
+        if line and sum(w.conf for w in line) / len(line) >= 60 and _plausible_line(line):
             new_lines.append(line)
             failures = 0
         else:

@@ -194,3 +194,34 @@ def test_a_hopeless_reading_gets_no_refill_and_no_rereads():
         w.conf = 85.0
     out = refill_missed_lines(page.image, kept, tess=tess, dpi=300, lang="fas", deadline=float("inf"))
     assert len({w.line for w in out}) == len({w.line for w in words}) and tess.psms and set(tess.psms) == {7}
+
+
+def test_bands_that_are_not_text_cost_a_few_reads_and_invent_nothing():
+    """A well-read page with ten redacted lines (black bars) below its text: the bars are bands of ink
+    with no word; the refill tries a few, reads nothing from them and gives up (REFILL_GIVE_UP)."""
+    import numpy as np
+
+    from ocr.layout import REFILL_GIVE_UP
+
+    page = render_page(font="nazli", size_pt=13, seed=5, n_words=120)
+    img = page.image.copy()
+    rng = np.random.default_rng(3)
+    y = max(b[3] for b in page.line_boxes) + 80
+    for _ in range(10):
+        x = 2185
+        while x > 400:
+            w = int(rng.integers(80, 400))
+            img[y : y + 40, max(300, x - w) : x] = 0
+            x -= w + int(rng.integers(25, 60))
+        y += 87
+    text_end = y0 = max(b[3] for b in page.line_boxes) + 40
+
+    class TextOnlyPass(TesseractEngine):  # the page pass reads the text and nothing on the bars
+        def read_page(self, gray, *, dpi):
+            scale = gray.shape[0] / img.shape[0]
+            return [w for w in super().read_page(gray, dpi=dpi) if w.top < text_end * scale]
+
+    engine = counting(TextOnlyPass(reread_numbers=False))
+    res = engine.recognise(img, dpi=300)
+    assert y0 and engine.tesseract.psms.count(7) <= REFILL_GIVE_UP * 3
+    assert cer(page.text, res.text) <= CER_BAR  # the text, and nothing read from the bars
