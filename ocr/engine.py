@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from ocr.layout import refill_missed_lines, remove_rules, text_line_height
+from ocr.layout import reading_is_hopeless, refill_missed_lines, remove_rules, text_line_height
 from ocr.normalize import display_form
 from ocr.tesseract import (
     DEFAULT_PSM,
@@ -60,6 +60,10 @@ __all__ = [
 TEXT_HEIGHT_PX: float | None = 22.0
 MIN_SCALE, MAX_SCALE = 0.25, 3.0
 SCALE_TOLERANCE = 0.1  # within 10 % of the target the page is read as it is
+# Largest image Tesseract's page pass gets (pixels): an A4 page at 400 dpi. Normalised to 22 px lines, an A4
+# page needs ~2 Mpx at 12 pt and 8.7 Mpx at 6 pt; more means a text height measured wrong (a page partly
+# motion-blurred measures 9-11 px lines and was read 2.75x up, 66 Mpx: 5-60 s of Tesseract before a hold).
+MAX_WORK_PIXELS = 16_000_000
 REFILL_SCALES = (1.0, 1.5, 0.75)  # sizes (x the normalised one) at which a dropped line is read again
 
 
@@ -123,14 +127,15 @@ class TesseractEngine:
         return [w for w in words if w.text]
 
     def scale_for(self, gray: np.ndarray) -> float:
-        """Factor that brings the page's text lines to `text_height_px` (1.0: read as it is)."""
+        """Factor that brings the page's text lines to `text_height_px` (1.0: read as it is), never to more
+        than MAX_WORK_PIXELS."""
         if not self.text_height_px or gray.ndim != 2 or gray.dtype != np.uint8 or not gray.size:
             return 1.0
+        cap = (MAX_WORK_PIXELS / gray.size) ** 0.5
         h = text_line_height(gray)
-        if not h:
-            return 1.0
-        scale = min(MAX_SCALE, max(MIN_SCALE, self.text_height_px / h))
-        return 1.0 if abs(scale - 1.0) <= SCALE_TOLERANCE else scale
+        scale = min(MAX_SCALE, max(MIN_SCALE, self.text_height_px / h)) if h else 1.0
+        scale = 1.0 if abs(scale - 1.0) <= SCALE_TOLERANCE else scale
+        return max(MIN_SCALE, cap) if scale > cap else scale
 
     def recognise(self, image: np.ndarray, *, dpi: int = 300) -> OcrResult:
         """OCR an upright grayscale page. Raises OcrTimeout / OcrError.
@@ -152,7 +157,12 @@ class TesseractEngine:
             work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interp)
             wdpi = max(1, int(round(dpi * scale)))
         words = self.read_page(work, dpi=wdpi)
-        if self.refill_lines and self.psm in (3, 4, 6):
+        # a page pass that reads debris (a blurred or noisy page the early gate let through) is held on
+        # its reading: no dropped-line refill, no number re-reads (issue 12, class 6: held pages cheap). (A
+        # reading under the gate's floor of 60 is not enough: `fas` garbles Latin numbers at 30-50, and the
+        # number re-reads lift a table of them over it.)
+        hopeless = reading_is_hopeless(words)
+        if self.refill_lines and self.psm in (3, 4, 6) and not hopeless:
             # a dropped line is read on its own at a few sizes around the normalised one
             # (at the page's own size: 1, 0.75, 0.5x, as measured before normalisation)
             scales = REFILL_SCALES if scale != 1.0 else (1.0, 0.75, 0.5)
@@ -161,7 +171,7 @@ class TesseractEngine:
         if scale != 1.0:
             words = _unscale(words, scale, gray.shape)
         words = repair_boxes(merge_numbers(words))
-        if self.reread_numbers:
+        if self.reread_numbers and not hopeless:
             words = reread_latin_numbers(gray, words, tess=self.tesseract, dpi=dpi, deadline=deadline)
         fix_lone_punctuation(words)
         fix_persian_commas(gray, words)

@@ -11,19 +11,25 @@ import time
 import cv2
 import numpy as np
 
+from ocr.measures import is_garbage
 from ocr.normalize import display_form
 from ocr.tesseract import OcrError, Tesseract
 from ocr.tsv import parse_tsv
 from ocr.words import Word, group_lines
 
-MAX_LINE_REFILLS = 6
+MAX_LINE_REFILLS = 6  # dropped lines read again on a page whose page pass reads only fairly
+REFILL_PAGE_CONFIDENCE = 75.0  # page pass at this mean word confidence or above: every dropped line is read
+HOPELESS_CONFIDENCE = 50.0  # page pass below this: held on its reading, no refill nor re-reads
+REFILL_GIVE_UP = 3  # dropped lines in a row read as nothing (none read yet): the rest are not text either
 LINE_SAMPLE = 4  # the text-line height is measured on every 4th column (full vertical resolution)
 
 
 def text_line_height(gray: np.ndarray) -> float | None:
     """Median height, in `gray`'s pixels, of the page's text-line bands of ink (an upright page):
     the same measure as `quality`'s `line_height_px` (rows whose ink exceeds 6 % of a typical
-    line's). None without at least three bands. Every 4th column is enough (~3 ms a page)."""
+    line's); when that median is under half the tall bands' height (90th percentile), the median of
+    the bands at least that tall (slivers of blurred lines are not lines). None without at least
+    three bands. Every 4th column is enough (~3 ms a page)."""
     cols = np.ascontiguousarray(gray[:, ::LINE_SAMPLE])
     thr, _ = cv2.threshold(np.ascontiguousarray(cols[::LINE_SAMPLE]), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     prof = np.count_nonzero(cols <= thr, axis=1)
@@ -34,7 +40,14 @@ def text_line_height(gray: np.ndarray) -> float | None:
     heights = [b - a for a, b in zip(edges[::2], edges[1::2]) if b - a >= 3]
     if len(heights) < 3:
         return None
-    return float(np.median(heights))
+    median, tall = float(np.median(heights)), float(np.percentile(heights, 90))
+    if median >= 0.5 * tall:
+        return median
+    # lines of blurred text fall apart into thin slivers (only their darkest cores are ink): on a page
+    # sharp at the top and motion-blurred below they outnumber the real lines (measured 9-11 px against
+    # 46 px lines) and the page was read 2-3x too large. When the median band is such a sliver, bands
+    # under half the tall ones' height are not counted as lines.
+    return float(np.median([h for h in heights if h >= 0.5 * tall]))
 
 
 def remove_rules(gray: np.ndarray) -> np.ndarray:
@@ -134,19 +147,14 @@ def _split_band(rows: np.ndarray, y0: int, y1: int, max_h: int, depth: int = 0) 
     return _split_band(rows, y0, cut, max_h, depth + 1) + _split_band(rows, cut, y1, max_h, depth + 1)
 
 
-def refill_missed_lines(
-    gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, lang: str, deadline: float,
-    scales: tuple[float, ...] = (1.0, 0.75, 0.5),
-) -> list[Word]:
-    """Read again, one by one, text lines Tesseract's page layout skipped.
+def dropped_line_bands(gray: np.ndarray, words: list[Word]) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """Text lines of `gray` that no word of `words` sits on: (line height, bands (y0, y1, x0, x1)).
 
-    PSM 6 now and then drops a whole line (a short centred بسمه تعالی, or one line of a
-    dense paragraph). Bands of ink with no recognised word on them are cut out and read
-    as single lines (PSM 7); their words are inserted at their place in reading order.
-    Pages without clear line structure (noise) produce no plausible bands.
-    """
+    The line height is the median word height; a band of ink counts when it is 0.5-2.2 line
+    heights tall, at least one line height wide, and no word's centre or most of a word's
+    height lies on it."""
     if not words:
-        return words
+        return 0, []
     heights = sorted(w.height for w in words)
     line_h = heights[len(heights) // 2]
     bands = _ink_bands(gray, max(2, int(0.35 * line_h)), split_above=int(1.6 * line_h))
@@ -161,12 +169,69 @@ def refill_missed_lines(
         if any(w.top < y1 and y0 < w.bottom and (min(w.bottom, y1) - max(w.top, y0)) > 0.5 * bh for w in words):
             continue
         missing.append((y0, y1, x0, x1))
-    if not missing or len(missing) > MAX_LINE_REFILLS:
+    return line_h, missing
+
+
+def page_pass_confidence(words: list[Word]) -> float | None:
+    """Mean word confidence of a page pass (None: no words)."""
+    return float(sum(w.conf for w in words) / len(words)) if words else None
+
+
+def reading_is_hopeless(words: list[Word]) -> bool:
+    """The page pass already shows that the page will be held on its reading: its words read at a
+    mean confidence under HOPELESS_CONFIDENCE (the gate holds under 60; a page blurred or noisy
+    beyond reading comes back as confident-looking debris at 20-50). No refill or re-read can
+    turn such a reading into a good one, so none is paid for."""
+    conf = page_pass_confidence(words)
+    return conf is not None and conf < HOPELESS_CONFIDENCE
+
+
+def _plausible_line(line: list[Word]) -> bool:
+    """A line read on its own holds at least one real token of three characters or more (a word,
+    a number, a date), not only lone digits and letters."""
+    return any(len(w.text.strip(".,،؛;:؟?!«»()-")) >= 3 and not is_garbage(w.text) for w in line)
+
+
+def refill_missed_lines(
+    gray: np.ndarray, words: list[Word], *, tess: Tesseract, dpi: int, lang: str, deadline: float,
+    scales: tuple[float, ...] = (1.0, 0.75, 0.5),
+) -> list[Word]:
+    """Read again, one by one, text lines Tesseract's page layout skipped.
+
+    PSM 6 now and then drops a whole line (a short centred بسمه تعالی, or one line of a
+    dense paragraph), and on some clean pages a third of them (issue 12, class 3: Nazli
+    13 pt, 8 of 25 lines, in PSM 6, 4 and 3 alike). Bands of ink with no recognised word on
+    them are cut out and read as single lines (PSM 7); their words are inserted at their
+    place in reading order. Pages without clear line structure (noise) produce no
+    plausible bands.
+
+    How many lines are read depends on how well the page pass read the rest:
+    * its words at a mean confidence >= REFILL_PAGE_CONFIDENCE (a good image): every dropped
+      line, however many;
+    * otherwise at most MAX_LINE_REFILLS (more "lines" on a doubtful page are noise bands);
+    * a hopeless reading (`reading_is_hopeless`): none (the page is held on its reading).
+    The refill gives up after REFILL_GIVE_UP lines in a row read nothing usable while none
+    has been read yet (bands that are not text), or twice as many in a row after that (a
+    photo or a drawing below the text), and reads each line first at the scale that read
+    the previous one.
+    """
+    if not words:
         return words
+    line_h, missing = dropped_line_bands(gray, words)
+    if not missing:
+        return words
+    conf = page_pass_confidence(words) or 0.0
+    if conf < HOPELESS_CONFIDENCE:
+        return words
+    if conf < REFILL_PAGE_CONFIDENCE and len(missing) > MAX_LINE_REFILLS:
+        return words
+    order = list(scales)
     new_lines: list[list[Word]] = []
+    failures = 0
     for y0, y1, x0, x1 in missing:
-        remaining = deadline - time.monotonic()
-        if remaining < 2.0:
+        if time.monotonic() > deadline - 2.0:
+            break
+        if failures >= (REFILL_GIVE_UP if not new_lines else 2 * REFILL_GIVE_UP):
             break
         m = max(6, line_h // 2)
         top, left = max(0, y0 - m), max(0, x0 - m)
@@ -174,14 +239,14 @@ def refill_missed_lines(
         line: list[Word] = []
         # Tesseract sometimes returns nothing for a line at one scale and reads it
         # at another (measured: a dropped line read at 0.75x): try a few.
-        for scale in scales:
+        for scale in list(order):
             remaining = deadline - time.monotonic()
             if remaining < 2.0:
                 break
             img = crop if scale == 1.0 else cv2.resize(
                 crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
             try:
-                out = tess.run(img, dpi=int(dpi * scale), timeout_s=min(15.0, remaining), lang=lang, psm=7)
+                out = tess.run(img, dpi=max(1, int(dpi * scale)), timeout_s=min(15.0, remaining), lang=lang, psm=7)
             except OcrError:
                 break
             for w in parse_tsv(out["tsv"].decode("utf-8", "replace")):
@@ -193,10 +258,17 @@ def refill_missed_lines(
                     w.height = max(1, int(round(w.height / scale)))
                     line.append(w)
             if line:
+                if scale != order[0]:  # the next dropped line is most likely read at this size too
+                    order.remove(scale)
+                    order.insert(0, scale)
                 break
-        # a signature, a stamp or a rule read as "text" comes back with low confidence
-        if line and sum(w.conf for w in line) / len(line) >= 60:
+        # a signature, a stamp or a rule read as "text" comes back with low confidence; a bar of
+        # redaction or a logo as lone digits or letters (measured: `7`, `۳۳`, `۳ ۳ ۳` at 56-76)
+        if line and sum(w.conf for w in line) / len(line) >= 60 and _plausible_line(line):
             new_lines.append(line)
+            failures = 0
+        else:
+            failures += 1
     if not new_lines:
         return words
     # merge by vertical position and renumber lines in reading order
@@ -208,5 +280,3 @@ def refill_missed_lines(
             w.line = i
             merged.append(w)
     return merged
-
-

@@ -4,7 +4,10 @@
 
 Per page: the quality stage (correct + measure + early gate) and the QA image (annotate + PNG encoding),
 single-threaded OpenCV, CPU and wall time; whether the early gate held the page (OCR skipped).
-A page the early gate passes goes on to OCR: its cost is then OCR's (seconds).
+A page the early gate passes (or holds but reads anyway, `pipeline.decide.READ_ANYWAY`) goes on to OCR:
+the last columns are the whole decision as `khana process` makes it (assess_image, the engine, assess_read):
+its reasons, Tesseract runs and CPU seconds including Tesseract's child processes (issue 12 class 6: no
+held page may cost more than 2 s). `--partial` adds pages sharp at the top and blurred beyond reading below.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def pages(fonts):
+def pages(fonts, partial=False):
     from testpages import degrade as D
     from testpages import hard
     from testpages.render import render_page
@@ -34,19 +37,75 @@ def pages(fonts):
         yield font, "motion 7px", D.motion_blur(p, 7)
         yield font, "motion 15px", D.motion_blur(p, 15)
         yield font, "motion 25px", D.motion_blur(p, 25)
+        if partial:
+            big = render_page(font=font, size_pt=12, dpi=300, seed=2, n_words=900).image
+            for name, share, fn in (("lower 2/3 motion 15px", 0.67, lambda im: D.motion_blur(im, 15)),
+                                    ("lower 3/4 motion 9px", 0.75, lambda im: D.motion_blur(im, 9)),
+                                    ("lower 3/4 defocus 4px+noise", 0.75,
+                                     lambda im: D.gaussian_noise(D.blur(im, 4), 30, seed=1))):
+                img = big.copy()
+                y = int(img.shape[0] * (1 - share))
+                img[y:] = fn(big)[y:]
+                yield font, name, img
+
+
+class CountingTesseract:
+    """The engine's Tesseract, counting its runs."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, gray, **kw):
+        self.calls += 1
+        return self.inner.run(gray, **kw)
+
+
+def cpu_all() -> float:
+    """CPU seconds of this process and its finished children (Tesseract)."""
+    import resource
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def decision(img, pol):
+    """The whole decision of one page: (reasons, Tesseract runs, CPU s incl. Tesseract)."""
+    from ocr import OcrTimeout, TesseractEngine
+    from pipeline.decide import assess_image, assess_read
+    c0 = cpu_all()
+    a = assess_image(img, 300, pol)
+    if a.hopeless:
+        return a.early_reasons, 0, cpu_all() - c0
+    engine = TesseractEngine()
+    engine.tesseract = CountingTesseract(engine.tesseract)
+    try:
+        res = engine.recognise(a.corrected.image, dpi=int(round(a.image_dpi)))
+    except OcrTimeout:
+        res = None  # held `ocr_timeout`, as the OCR stage does
+    r = assess_read(a.corrected.image, a.measures, res, pol, image_legibility=a.image_legibility)
+    reasons = list(dict.fromkeys([*a.early_reasons, *r.reasons]))
+    return reasons, engine.tesseract.calls, cpu_all() - c0
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fonts", default="naskh,nazli,sans,homa")
+    ap.add_argument("--partial", action="store_true", help="add pages blurred beyond reading in their lower part")
+    ap.add_argument("--no-decision", action="store_true", help="skip the whole-decision columns (no OCR)")
+    ap.add_argument("--only", default="", help="only the pages whose name contains this")
     a = ap.parse_args(argv)
     import cv2
     cv2.setNumThreads(1)
     from quality import annotate_problems, correct_page, early_gate, load_policy, measure_page
     pol = load_policy()
-    print("| page | font | held early | reasons | quality CPU ms | QA image CPU ms | total wall ms |")
-    print("|---|---|---|---|---:|---:|---:|")
-    for font, name, img in pages(a.fonts.split(",")):
+    print("| page | font | held early | reasons | quality CPU ms | QA image CPU ms | total wall ms "
+          "| decision | Tesseract runs | decision CPU s |")
+    print("|---|---|---|---|---:|---:|---:|---|---:|---:|")
+    for font, name, img in pages(a.fonts.split(","), a.partial):
+        if a.only not in name:
+            continue
         w0, c0 = time.perf_counter(), time.process_time()
         c = correct_page(img)
         m = measure_page(img, c, 300)
@@ -56,8 +115,12 @@ def main(argv=None) -> int:
             ov = annotate_problems(c.image, m, early, (), pol.reasons.blur_rel_max)
             cv2.imencode(".png", ov)
         c2, w2 = time.process_time(), time.perf_counter()
+        tail = "| | |"
+        if not a.no_decision:
+            reasons, runs, secs = decision(img, pol)
+            tail = f"{', '.join(reasons) or 'pass'} | {runs} | {secs:.2f} |"
         print(f"| {name} | {font} | {'yes' if early else 'no (OCR)'} | {', '.join(early)} | {1000 * (c1 - c0):.0f} | "
-              f"{1000 * (c2 - c1):.0f} | {1000 * (w2 - w0):.0f} |", flush=True)
+              f"{1000 * (c2 - c1):.0f} | {1000 * (w2 - w0):.0f} | {tail}", flush=True)
     return 0
 
 
