@@ -34,6 +34,7 @@ class Field:
 _VARIANTS = {
     "ی": "[یيىئ]",
     "ک": "[کك]",
+    "گ": "[گک]",  # fas reads گ as ک now and then (measured: بایکانی in the Homa font)
     "ه": "[هةۀ]",
     "ا": "[اآأإ]",
     " ": "[\\s\u200c]*",
