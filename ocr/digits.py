@@ -12,7 +12,7 @@ another's ۲. Pure functions over the image; the fonts are read once, when first
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,8 +49,8 @@ class Glyph:
     right: int
     top: int
     bottom: int
-    bitmap: np.ndarray  # NORM x NORM float32, aspect kept, centred
-    mask: np.ndarray  # the glyph's ink (bool), its box's size
+    bitmap: np.ndarray = field(repr=False)  # NORM x NORM float32, aspect kept, centred
+    mask: np.ndarray = field(repr=False)  # the glyph's ink (bool), its box's size
 
     @property
     def width(self) -> int:
@@ -209,6 +209,9 @@ class DigitRead:
 
 MAX_GLYPH_DISTANCE = 0.45  # a glyph matching no template better than this is not a digit
 MAX_END_DISTANCE = 0.25  # the first and last glyph of a number must match at least this well
+MIN_DIGIT_PX = 18  # digits smaller than this (12 pt below ~190 dpi) are left to fas
+MIN_CONTRAST = 60  # grey levels between ink and paper
+MAX_BLUR_RATIO = 0.8  # `blur_ratio` above this: the crop is too blurred to read glyph by glyph
 MAX_GAP = 0.8  # x the digits' height: a wider blank ends the number
 
 
@@ -240,8 +243,11 @@ def _distances(glyphs: list[Glyph], bank: _Bank, tall: float, mid: float) -> np.
     aspect = np.log([g.height / max(1, g.width) for g in glyphs])[:, None]
     rel_h = np.log([max(1e-3, g.height / tall) for g in glyphs])[:, None]
     rel_mid = np.array([((g.top + g.bottom) / 2 - mid) / tall for g in glyphs])[:, None]
-    return ((1.0 - corr) + 0.25 * np.abs(aspect - bank.log_aspect) + 0.6 * np.abs(rel_h - bank.log_rel_height)
-            + 0.5 * np.abs(rel_mid - bank.rel_mid))
+    # a dot a few pixels wide (۰ at 300 dpi: 5 x 5 px) has no shape to speak of: its size and
+    # place tell it, its bitmap counts less
+    shape_w = np.clip([max(g.height, g.width) / (0.5 * tall) for g in glyphs], 0.4, 1.0)[:, None]
+    return (shape_w * (1.0 - corr) + 0.25 * np.abs(aspect - bank.log_aspect)
+            + 0.6 * np.abs(rel_h - bank.log_rel_height) + 0.5 * np.abs(rel_mid - bank.rel_mid))
 
 
 def _scale(glyphs: list[Glyph]) -> tuple[float, float]:
@@ -315,6 +321,14 @@ def _run_around(glyphs: list[Glyph], good: list[bool], anchor: tuple[int, int], 
     return glyphs[lo : hi + 1]
 
 
+def blur_ratio(crop: np.ndarray, ink: float, paper: float) -> float:
+    """Grey edge pixels per ink pixel: ~0.3 for sharp print at 200-300 dpi, 0.6-0.9 blurred by
+    1 px, over 1 when strokes smear into each other (bench: digits then merge)."""
+    d = paper - ink
+    edge = int(((crop > ink + 0.25 * d) & (crop < paper - 0.25 * d)).sum())
+    return edge / max(1, int((crop < ink + 0.5 * d).sum()))
+
+
 def read_number(
     crop: np.ndarray, anchor: tuple[int, int] | None = None, fonts: tuple[str, ...] = DEFAULT_DIGIT_FONTS
 ) -> DigitRead | None:
@@ -323,8 +337,12 @@ def read_number(
     with glyphs of other text (a label, a colon) left out. None: no such run."""
     if crop.size == 0:
         return None
-    otsu = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
-    glyphs = segment(crop < min(128, int(otsu) + 1))
+    ink, paper = np.percentile(crop, (0.5, 99.5))
+    if paper - ink < MIN_CONTRAST or blur_ratio(crop, ink, paper) > MAX_BLUR_RATIO:
+        return None  # faint or blurred: digits merge and break, shapes mislead; keep fas's reading
+    # half way between ink and paper: a faded print keeps its strokes, a blurred one does not
+    # swell into its neighbours (Otsu's threshold does, on thin blurred strokes)
+    glyphs = segment(crop < (ink + paper) / 2)
     if not glyphs:
         return None
     anchor = anchor or (0, crop.shape[1])
@@ -332,6 +350,8 @@ def read_number(
     if not inside:
         return None
     scale = _scale(inside)
+    if scale[0] < MIN_DIGIT_PX:
+        return None  # too few pixels a digit to tell ۲ from ۳ by shape: keep fas's reading
     glyphs = _split_wide(glyphs, fonts, scale)
     good = [bool(d <= MAX_GLYPH_DISTANCE) for d in _best_distances(glyphs, fonts, scale)]
     run = _run_around(glyphs, good, anchor, scale[0])

@@ -259,6 +259,20 @@ def _persian_number_candidate(w: Word) -> bool:
     return n >= 2 or (n == 1 and len(w.text) >= 2 and not _FA_LETTER.search(w.text))
 
 
+def _label_ends() -> frozenset[str]:
+    from ocr.fields import DATE_LABELS, LABELS
+
+    ends = {label.split()[-1] for labels in LABELS.values() for label in labels}
+    return frozenset(ends | {label.split()[-1] for label in DATE_LABELS})
+
+
+def _after_number_label(prev: Word, w: Word) -> bool:
+    """`w` follows an identifier or date label with its colon (شماره پرونده:, تاریخ ثبت:): a number
+    goes there even when `fas` read it as letters (a date read as `ار(`, or just `۱`)."""
+    return (prev.text.endswith(":") and prev.text.rstrip(":").replace("ي", "ی").replace("ك", "ک") in _label_ends()
+            and len(w.text) <= 24)
+
+
 def reread_persian_numbers(gray: np.ndarray, words: list[Word], *, fonts: tuple[str, ...] | None = None) -> list[Word]:
     """Read numbers printed in Persian digits again, glyph by glyph (`ocr.digits`).
 
@@ -277,7 +291,9 @@ def reread_persian_numbers(gray: np.ndarray, words: list[Word], *, fonts: tuple[
         return words
     replaced: dict[int, Word | None] = {}  # id(word) -> its replacement (None: merged into another)
     for line in group_lines(words):
-        if not any(_persian_number_candidate(w) for w in line):
+        wanted = {id(w) for prev, w in zip([None, *line], line)
+                  if _persian_number_candidate(w) or (prev is not None and _after_number_label(prev, w))}
+        if not wanted:
             continue
         top, bottom = min(w.top for w in line), max(w.bottom for w in line)
         h = bottom - top
@@ -287,7 +303,7 @@ def reread_persian_numbers(gray: np.ndarray, words: list[Word], *, fonts: tuple[
         y0, y1 = max(0, top - m), min(gray.shape[0], bottom + m)
         done: list[tuple[int, int]] = []
         for w in line:
-            if not _persian_number_candidate(w) or id(w) in replaced:
+            if id(w) not in wanted or id(w) in replaced:
                 continue
             if any(lo <= w.left and w.right <= hi for lo, hi in done):
                 continue
