@@ -370,5 +370,7 @@ def read_number(
         return None
     if any(c in LATIN_DIGITS and c != "1" for c in r.text):
         return None  # Latin digits (1 and ۱ look alike): the Latin re-read's business
-    text = r.text.replace("1", "۱").strip("/")
-    return DigitRead(text, r.font, r.distances, r.margin, r.glyphs) if text == r.text.replace("1", "۱") else None
+    text = r.text.replace("1", "۱")
+    if text.startswith("/") or text.endswith("/"):
+        return None  # a stroke beside the number (a letter's, a rule's) read as "/": unsure
+    return DigitRead(text, r.font, r.distances, r.margin, r.glyphs)
