@@ -5,7 +5,8 @@ implementation, configured by explicit constructor values and orchestrating the 
 * `ocr.tesseract` - the Tesseract process (command, languages, environment, timeout);
 * `ocr.tsv`       - Tesseract's TSV -> words in reading order;
 * `ocr.layout`    - rules removed before OCR, dropped text lines found and read again;
-* `ocr.text_repair` - split numbers, boxes, Persian commas and punctuation, Latin-number re-reads.
+* `ocr.text_repair` - split numbers, boxes, Persian commas and punctuation, number re-reads
+  (Persian digits glyph by glyph with `ocr.digits`, Latin digits with `eng`).
 
 All measured in bench/ocr and explained in docs/ocr.md.
 """
@@ -34,6 +35,7 @@ from ocr.text_repair import (
     merge_numbers,
     repair_boxes,
     reread_latin_numbers,
+    reread_persian_numbers,
 )
 from ocr.tsv import parse_tsv
 from ocr.words import OcrResult, Word, text_box, word_spans, words_to_text
@@ -172,6 +174,7 @@ class TesseractEngine:
             words = _unscale(words, scale, gray.shape)
         words = repair_boxes(merge_numbers(words))
         if self.reread_numbers and not hopeless:
+            words = reread_persian_numbers(gray, words)
             words = reread_latin_numbers(gray, words, tess=self.tesseract, dpi=dpi, deadline=deadline)
         fix_lone_punctuation(words)
         fix_persian_commas(gray, words)

@@ -34,6 +34,7 @@ class Field:
 _VARIANTS = {
     "ی": "[یيىئ]",
     "ک": "[کك]",
+    "گ": "[گک]",  # fas reads گ as ک now and then (measured: بایکانی in the Homa font)
     "ه": "[هةۀ]",
     "ا": "[اآأإ]",
     " ": "[\\s\u200c]*",
@@ -55,6 +56,8 @@ LABELS: dict[str, list[str]] = {
     "archive_number": ["شماره بایگانی شعبه", "شماره بایگانی", "بایگانی شعبه", "بایگانی"],
     "tracking_code": ["کد رهگیری", "شماره رهگیری", "کد پیگیری", "شماره پیگیری", "رهگیری"],
 }
+# labels a date follows (the date itself is recognised by its shape wherever it is)
+DATE_LABELS = ["تاریخ", "تاریخ ثبت", "تاریخ تنظیم", "تاریخ صدور", "تاریخ رسیدگی"]
 # how many digits a value of each kind has (after removing separators)
 DIGITS_RANGE = {"case_number": (6, 20), "decision_number": (6, 20), "archive_number": (3, 14), "tracking_code": (6, 20)}
 

@@ -244,3 +244,95 @@ def _reread_mixed_numbers(
             else:
                 out.extend(group)
     return out
+
+
+_FA_DIGIT_CHARS = set("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩")
+
+
+_FA_LETTER = re.compile("[\u0621-\u064a\u067e-\u06d3\ufb50-\ufdff\ufe70-\ufefc]")
+
+
+def _persian_number_candidate(w: Word) -> bool:
+    """A word `fas` read as (part of) a number in Persian digits: two Persian digits or more,
+    or one with no letter beside it (a date read as `۳(`)."""
+    n = sum(c in _FA_DIGIT_CHARS for c in w.text)
+    return n >= 2 or (n == 1 and len(w.text) >= 2 and not _FA_LETTER.search(w.text))
+
+
+def _label_ends() -> frozenset[str]:
+    from ocr.fields import DATE_LABELS, LABELS
+
+    ends = {label.split()[-1] for labels in LABELS.values() for label in labels}
+    return frozenset(ends | {label.split()[-1] for label in DATE_LABELS})
+
+
+def _after_number_label(prev: Word, w: Word) -> bool:
+    """`w` follows an identifier or date label with its colon (شماره پرونده:, تاریخ ثبت:): a number
+    goes there even when `fas` read it as letters (a date read as `ار(`, or just `۱`)."""
+    return (prev.text.endswith(":") and prev.text.rstrip(":").replace("ي", "ی").replace("ك", "ک") in _label_ends()
+            and len(w.text) <= 24)
+
+
+def reread_persian_numbers(gray: np.ndarray, words: list[Word], *, fonts: tuple[str, ...] | None = None) -> list[Word]:
+    """Read numbers printed in Persian digits again, glyph by glyph (`ocr.digits`).
+
+    `fas` drops, doubles and confuses Persian digits in long runs (case numbers, dates), more
+    in some fonts than others. For every word with Persian digits, the run of digit glyphs
+    under it (its line's full height, the whole run of ink, a label or a colon next to it
+    left out) is matched against the installed fonts' digit templates; when every glyph
+    matches, the reading replaces the words that lie on the run (a number `fas` cut in two
+    becomes one word). Numbers in Latin digits are left to `reread_latin_numbers`. No
+    Tesseract call: a page without Persian digits costs nothing.
+    """
+    from ocr.digits import DEFAULT_DIGIT_FONTS, read_number
+
+    fonts = fonts or DEFAULT_DIGIT_FONTS
+    if gray.ndim != 2 or gray.dtype != np.uint8 or not gray.size:
+        return words
+    replaced: dict[int, Word | None] = {}  # id(word) -> its replacement (None: merged into another)
+    for line in group_lines(words):
+        wanted = {id(w) for prev, w in zip([None, *line], line)
+                  if _persian_number_candidate(w) or (prev is not None and _after_number_label(prev, w))}
+        if not wanted:
+            continue
+        top, bottom = min(w.top for w in line), max(w.bottom for w in line)
+        h = bottom - top
+        if h <= 0:
+            continue
+        m = max(4, h // 4)
+        y0, y1 = max(0, top - m), min(gray.shape[0], bottom + m)
+        done: list[tuple[int, int]] = []
+        for w in line:
+            if id(w) not in wanted or id(w) in replaced:
+                continue
+            if any(lo <= w.left and w.right <= hi for lo, hi in done):
+                continue
+            lo, hi = _ink_run(gray[top:bottom], max(0, w.left), min(gray.shape[1], w.right), gap=max(2, int(0.35 * h)))
+            if hi <= lo:
+                continue
+            read = read_number(gray[y0:y1, lo:hi], (w.left - lo, w.right - lo), fonts)
+            if read is None or len(read.text) < 2:
+                continue
+            left, right = lo + read.left, lo + read.right
+            done.append((left, right))
+            # the words lying on the number (mostly inside its span) give way to one word
+            covered = [x for x in line if id(x) not in replaced
+                       and min(x.right, right) - max(x.left, left) >= 0.5 * max(1, x.width)]
+            if w not in covered:
+                continue
+            g_top = y0 + min(g.top for g in read.glyphs)
+            g_bottom = y0 + max(g.bottom for g in read.glyphs)
+            new = Word(read.text, min(x.conf for x in covered), left, min(g_top, w.top), right - left,
+                       max(g_bottom, w.bottom) - min(g_top, w.top), w.line)
+            for x in covered:
+                replaced[id(x)] = None
+            replaced[id(covered[0])] = new
+    if not replaced:
+        return words
+    out = []
+    for w in words:
+        if id(w) not in replaced:
+            out.append(w)
+        elif replaced[id(w)] is not None:
+            out.append(replaced[id(w)])
+    return out

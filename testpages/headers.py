@@ -50,6 +50,8 @@ class HeaderPage:
     layout: str
     case_number: str = ""  # the declared case number (Latin digits)
     line_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # ink box (left, top, right, bottom) of each field's printed number, in `fields` order
+    field_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def _digits(rng: random.Random, n: int) -> str:
@@ -136,13 +138,19 @@ def _layout_lines(layout: str, rng: random.Random, persian_digits: bool):
     return lines, fields, case
 
 
-def _draw_segment(draw, x_right: float, y: float, text: str, face, fallback, use_fallback: bool) -> float:
+def _draw_segment(draw, x_right: float, y: float, text: str, face, fallback, use_fallback: bool,
+                  spans: list | None = None) -> float:
     """Draw `text` ending at x_right (right-to-left); returns its width. Tokens holding
-    "/" are drawn with the fallback font when the main font lacks the glyph."""
+    "/" are drawn with the fallback font when the main font lacks the glyph. `spans` gets
+    (token, x_left, x_right) of each token."""
     tokens = text.split(" ")
     space = face.getlength(" ")
     x = x_right
     for i, tok in enumerate(tokens):
+        if spans is not None:
+            w = (fallback if (use_fallback and ("/" in tok or "-" in tok)) else face).getlength(
+                tok, **({} if (use_fallback and ("/" in tok or "-" in tok)) else {"direction": "rtl", "language": "fa"}))
+            spans.append((tok, x - w, x))
         font = fallback if (use_fallback and ("/" in tok or "-" in tok)) else face
         if font is fallback:
             width = font.getlength(tok)
@@ -190,6 +198,7 @@ def render_header(
     step = round(px * line_spacing)
     y = margin + px
     gt_lines, boxes = [], []
+    tokens: list[tuple[str, float, float, float]] = []  # (token, x_left, x_right, baseline y)
     for line in lines:
         parts = []
         for text, align in line:
@@ -200,9 +209,21 @@ def render_header(
                 x_right = margin + w
             else:
                 x_right = (width + w) / 2
-            _draw_segment(draw, x_right, y, text, face, fallback, use_fb)
+            spans: list = []
+            _draw_segment(draw, x_right, y, text, face, fallback, use_fb, spans)
+            tokens.extend((t, a, b, y) for t, a, b in spans)
             boxes.append((int(x_right - w), int(y - px), int(x_right), int(y + px * 0.4)))
             parts.append(text)
         gt_lines.append(" ".join(parts))
         y += step
-    return HeaderPage(np.asarray(img, dtype=np.uint8).copy(), "\n".join(gt_lines), fields, dpi, font, layout, case, boxes)
+    arr = np.asarray(img, dtype=np.uint8).copy()
+    field_boxes, used = [], set()
+    for f in fields:
+        i = next(i for i, t in enumerate(tokens) if t[0] == f["text"] and i not in used)
+        used.add(i)
+        _, a, b, base = tokens[i]
+        x0, x1 = max(0, int(a) - 2), min(width, int(b) + 3)
+        y0, y1 = max(0, int(base - px * 1.2)), min(height, int(base + px * 0.6))
+        ys, xs = np.nonzero(arr[y0:y1, x0:x1] < 128)
+        field_boxes.append((x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1))
+    return HeaderPage(arr, "\n".join(gt_lines), fields, dpi, font, layout, case, boxes, field_boxes)
