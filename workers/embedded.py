@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing as mp
 import os
 import queue
 import threading
@@ -34,6 +33,7 @@ from pipeline.service import Dispatcher
 from storage.models import Page
 
 log = logging.getLogger("khana.workers")
+from workers.pool import init_process, start_pool
 from workers.sweeper import sweep
 
 _rt: Runtime | None = None
@@ -61,20 +61,19 @@ def _finalise(batch_id: str) -> str:
 class EmbeddedWorker:
     """A pool of worker processes; `run` processes pages and finalises their batches."""
 
-    def __init__(self, rt: Runtime, processes: int | None = None):
+    def __init__(self, rt: Runtime, processes: int | None = None, *, pool: ProcessPoolExecutor | None = None):
+        """`pool`: a pool already started for this runtime (`workers.pool.start_pool`, `processes` processes)."""
         self.rt = rt
         if rt.rebuild is None:
             raise ValueError("the embedded worker needs a runtime that can be rebuilt in its pool processes "
                              "(built by khana.bootstrap.build_runtime)")
         self.processes = max(1, processes or rt.config.workers or os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = pool
         self.restarts = 0  # pools rebuilt after a lost process
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            os.environ["OMP_THREAD_LIMIT"] = "1"
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"),
-                                             initializer=_init, initargs=(self.rt.rebuild,))
+            self._pool = start_pool(self.processes, init_process, (self.rt.rebuild,))
         return self._pool
 
     def rebuild_pool(self) -> ProcessPoolExecutor:
@@ -147,9 +146,11 @@ class EmbeddedWorker:
             if nxt == "finalise":
                 finalise_or_park(self.rt, batch_of[pid])
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down; `wait=False`: do not wait for its processes to exit (the interpreter joins them
+        at exit), e.g. while `khana process` writes its output."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
 
