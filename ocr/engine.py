@@ -148,9 +148,7 @@ class TesseractEngine:
         scale = self.scale_for(gray)
         work, wdpi = gray, dpi
         if scale != 1.0:
-            # bilinear down (as measured in bench/ocr/scale.py; INTER_AREA reads the same but costs ~0.03-0.1 s a
-            # page at a non-integer factor), bicubic up
-            interp = cv2.INTER_LINEAR if scale < 1.0 else cv2.INTER_CUBIC
+            interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
             work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interp)
             wdpi = max(1, int(round(dpi * scale)))
         words = self.read_page(work, dpi=wdpi)
