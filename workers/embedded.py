@@ -33,29 +33,8 @@ from pipeline.service import Dispatcher
 from storage.models import Page
 
 log = logging.getLogger("khana.workers")
-from workers.pool import init_process, start_pool
+from workers.pool import _finalise, _run_page, init_process, start_pool  # the pool processes' tasks
 from workers.sweeper import sweep
-
-_rt: Runtime | None = None
-
-
-def _init(rebuild: Callable[[], Runtime]) -> None:
-    global _rt
-    import cv2
-
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    cv2.setNumThreads(1)  # one page per process: no thread oversubscription
-    _rt = rebuild()
-
-
-def _run_page(page_id: str) -> tuple[str, str]:
-    assert _rt is not None
-    return page_id, stages.run_page(_rt, page_id)
-
-
-def _finalise(batch_id: str) -> str:
-    assert _rt is not None
-    return finalise_or_park(_rt, batch_id)
 
 
 class EmbeddedWorker:

@@ -34,10 +34,34 @@ def _exit_now() -> None:
     os._exit(0)
 
 
+_rt = None  # this pool process's runtime (set by its initialiser)
+
+
+def _init(rebuild: Callable[[], Any]) -> None:
+    global _rt
+    import cv2
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cv2.setNumThreads(1)  # one page per process: no thread oversubscription
+    _rt = rebuild()
+
+
+def _run_page(page_id: str) -> tuple[str, str]:
+    from pipeline import stages
+
+    assert _rt is not None
+    return page_id, stages.run_page(_rt, page_id)
+
+
+def _finalise(batch_id: str) -> str:
+    from pipeline.finalise import finalise_or_park
+
+    assert _rt is not None
+    return finalise_or_park(_rt, batch_id)
+
+
 def init_process(rebuild: Callable[[], Any]) -> None:
     """Pool process initialiser: one page per process, the runtime built from `rebuild`."""
-    from workers.embedded import _init
-
     _init(rebuild)
     atexit.register(_exit_now)  # registered last, so it runs first: the handlers before it and the teardown are skipped
 
