@@ -82,3 +82,35 @@ def _processes_with_env(entry: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_a_pool_started_early_whose_processes_died_at_start_is_replaced(khana_home):
+    """`khana process` hands the worker a pool started early; if its processes died before taking a task
+    (here: they exit at once), the worker starts a new pool and every page is still processed."""
+    import time
+
+    from conftest import png_bytes
+
+    from khana.bootstrap import build_runtime
+    from pipeline.service import BatchMeta, KhanaService, Upload
+    from testpages import render_page
+    from workers.embedded import EmbeddedWorker
+    from workers.pool import start_pool
+
+    rt = build_runtime()
+    dead = start_pool(2, os._exit, (3,))
+    deadline = time.monotonic() + 60
+    while any(p.exitcode is None for p in list(dead._processes.values())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    svc = KhanaService(rt)
+    subs = [svc.submit_batch([Upload(f"p{i}.png", png_bytes(render_page(seed=i, n_words=40).image))], BatchMeta(),
+                             actor="cli", source="cli") for i in range(2)]
+    batch_of = {pid: s.batch_id for s in subs for pid in s.page_ids}
+    worker = EmbeddedWorker(rt, processes=2, pool=dead)
+    try:
+        worker.run(list(batch_of), batch_of)
+    finally:
+        worker.close()
+    assert worker.restarts >= 1
+    assert all(svc.report(s.batch_id)["status"] in ("passed", "held") for s in subs)
+    rt.close()

@@ -85,12 +85,22 @@ class EmbeddedWorker:
         todo: deque[tuple[str, str, bool]] = deque(("page", pid, False) for pid in page_ids)  # (kind, arg, suspect)
         pending: dict[Future, tuple[str, str, bool]] = {}
         while todo or pending:
+            refused = False
             while todo and len(pending) < self.processes and not any(sus for _k, _a, sus in pending.values()):
                 kind, arg, suspect = todo[0]
                 if suspect and pending:
                     break  # a suspect runs alone
+                try:
+                    fut = pool.submit(_run_page if kind == "page" else _finalise, arg)
+                except BrokenProcessPool:  # a process of a pool started early died before any task: nothing lost
+                    refused = True
+                    break
                 todo.popleft()
-                pending[pool.submit(_run_page if kind == "page" else _finalise, arg)] = (kind, arg, suspect)
+                pending[fut] = (kind, arg, suspect)
+            if refused and not pending:
+                log.error("a worker process died before taking a task; starting a new pool")
+                pool = self.rebuild_pool()
+                continue
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
