@@ -86,9 +86,6 @@ def process(
 
     Exit status: 0 every page passed, 3 some page is held, 2 bad input.
     """
-    from pipeline.service import BatchMeta, Upload
-
-    from khana.bootstrap import ocr_engine
     from khana.settings import get_settings
 
     # every argument is checked before any work starts
@@ -102,23 +99,43 @@ def process(
         case_number, document_type = normalise_case_number(case_number), validate_document_type(document_type)
     except InvalidMetadata as exc:
         _fail(exc.one_line())
-    uploads: list[Upload] = []
-    for f in files:
-        uploads.append(Upload(str(f), _read_input(f)))
+    data = [_read_input(f) for f in files]
     settings = get_settings()
-    ocr_engine(settings).check()  # Tesseract and its Persian model: fail now, not after the first page
 
     scratch = None
     if not keep and "KHANA_HOME" not in os.environ and "KHANA_DATABASE_URL" not in os.environ:
         # A local run's records live in a scratch workspace; its results go to --out.
         scratch = tempfile.TemporaryDirectory(prefix="khana-")
         settings = settings.model_copy(update={"home": Path(scratch.name)})
+    pools = [p for p in [_early_pool(settings, len(files))] if p is not None]
     try:
+        from pipeline.service import BatchMeta, Upload
+
+        from khana.bootstrap import ocr_engine
+
+        ocr_engine(settings).check()  # Tesseract and its Persian model: fail now, not after the first page
+        uploads = [Upload(str(f), d) for f, d in zip(files, data)]
         _process(settings, files, uploads, out, as_json, BatchMeta(office=office, court=court, case_number=case_number,
-                                                                    document_type=document_type))
+                                                                    document_type=document_type), pools)
     finally:
+        if pools:  # not handed over to _process (it failed before): end it
+            from workers.pool import kill_pool
+
+            kill_pool(pools.pop())
         if scratch is not None:
             scratch.cleanup()
+
+
+def _early_pool(settings, n_files: int):
+    """With at least as many files as worker processes, start the pool now: its processes import the
+    pipeline and build their runtime while this process imports, migrates and checks the files.
+    (Fewer files: the pool is sized by the page count, known after the check, as before.)"""
+    processes = settings.workers or os.cpu_count() or 1
+    if n_files < 2 or n_files < processes:
+        return None
+    from workers.pool import init_from_settings, start_pool
+
+    return start_pool(processes, init_from_settings, (settings,))
 
 
 def _read_input(f: Path) -> bytes:
@@ -141,23 +158,32 @@ def _read_input(f: Path) -> bytes:
         _fail(f"{f}: cannot be read ({exc.strerror}) / فایل خوانده نمی‌شود")
 
 
-def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, meta) -> None:
+def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, meta, pools: list | None = None) -> None:
+    """`pools`: [the worker pool] if already started (`_early_pool`): taken from the list, shut down here."""
     from khana.bootstrap import build_runtime
     from pipeline.service import BadInput, KhanaService
     from workers.embedded import EmbeddedWorker
 
     rt = build_runtime(settings)
+    pool = pools.pop() if pools else None
     service = KhanaService(rt)
     try:  # every file is checked before any is submitted: bad input leaves nothing behind
         infos = [service.check([u]) for u in uploads]
     except BadInput as exc:
         rt.close()
+        if pool is not None:
+            from workers.pool import kill_pool
+
+            kill_pool(pool)
         _fail(exc.one_line() if isinstance(exc, KhanaError) else str(exc))
     submitted = [service.submit_batch([u], meta, actor="cli", source="cli", infos=i) for u, i in zip(uploads, infos)]
     batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
     total = len(batch_of)
 
-    worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
+    if pool is not None:
+        worker = EmbeddedWorker(rt, processes=rt.config.workers or os.cpu_count() or 1, pool=pool)
+    else:
+        worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
     try:
         if as_json:
             worker.run(list(batch_of), batch_of)
@@ -167,7 +193,7 @@ def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, met
                 task = bar.add_task("pages", total=total)
                 worker.run(list(batch_of), batch_of, on_page=lambda _pid: bar.advance(task))
     finally:
-        worker.close()
+        worker.close(wait=False)  # its processes exit while the output is written
 
     try:
         out.mkdir(parents=True, exist_ok=True)

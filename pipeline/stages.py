@@ -277,7 +277,7 @@ def _ocr(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Nex
         report.hold(r.reasons)
     values: dict = {"ocr_confidence": report.ocr_confidence, "text": report.text, "legibility": report.legibility,
                     "search_text": ocr.search_form(report.text)}
-    rt.store.put("pages", words_key, json.dumps([dataclasses.asdict(w) for w in r.words], ensure_ascii=False).encode(),
+    rt.store.put("pages", words_key, json.dumps([_word_dict(w) for w in r.words], ensure_ascii=False).encode(),
                  "application/json")
     values["words_key"] = words_key
     pdf_key = words_key.rsplit("/", 1)[0] + "/pdf-image.bin"
@@ -292,6 +292,11 @@ def _ocr(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Nex
     report.seconds = round(seconds, 3)
     values["seconds"] = seconds
     return _decide(rt, page_id, PageStatus.corrected, report, values, actor)
+
+
+def _word_dict(w) -> dict:
+    """`dataclasses.asdict` of a word (flat: str, float, int fields) without its deep copies (~0.04 s a page)."""
+    return {f.name: getattr(w, f.name) for f in dataclasses.fields(w)}
 
 
 def _ordered(codes: list[str]) -> list[str]:

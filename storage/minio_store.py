@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
+from storage.minio_config import MinioConfig  # noqa: F401  (its home before; imported from here too)
 from storage.objects import (BUCKETS, DigestMismatch, ObjectInfo, ObjectNotFound, StoreBase, StoreUnavailable, check_key,
                              sha256_hex, verify_sha256)
 
@@ -55,20 +55,6 @@ def _meta(headers: Any, name: str) -> str | None:
         if k.lower() in (want, name.lower()):
             return v
     return None
-
-
-@dataclass(frozen=True)
-class MinioConfig:
-    """How to reach the MinIO (S3) server, handed down by the entry point that read the settings."""
-
-    endpoint: str = "127.0.0.1:9000"
-    access_key: str = ""
-    secret_key: str = ""
-    secure: bool = False
-    region: str = "us-east-1"
-    public_endpoint: str | None = None  # host:port clerks' browsers reach MinIO at, for presigned URLs
-    public_secure: bool | None = None
-    bucket_prefix: str = "khana-"
 
 
 class MinioObjectStore(StoreBase):

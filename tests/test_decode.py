@@ -100,3 +100,62 @@ def test_decompression_bomb_is_refused():
     data = encode(img, "PNG")
     with pytest.raises(UnreadableFile, match="too large"):
         inspect(data, max_pixels=100_000_000)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _pil_gray(data: bytes) -> np.ndarray:
+    from pipeline.decode import _to_gray
+
+    return _to_gray(Image.open(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("case", ["text", "noise", "odd-size", "gamma-chunk", "transparent-key",
+                                  "gray-4bit", "gray-16bit", "palette"])
+def test_png_fast_path_gives_the_same_pixels_as_pil(case):
+    """8-bit greyscale PNGs are decoded by libpng (OpenCV) for speed: every PNG decodes to exactly the pixels
+    PIL's decoder gives (the fast path only where it is identical; the other kinds take PIL's path)."""
+    from pipeline.decode import _png_gray8
+
+    rng = np.random.default_rng(len(case))
+    h, w = (301, 207) if case == "odd-size" else (240, 180)
+    img = np.full((h, w), 250, np.uint8)
+    if case == "noise":
+        img = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    else:
+        for y in range(20, h - 20, 24):
+            img[y:y + 9, 15:w - 15] = rng.integers(0, 90, (9, w - 30), dtype=np.uint8)
+    buf = io.BytesIO()
+    if case == "gray-16bit":
+        Image.fromarray(img.astype(np.uint16) * 257).save(buf, format="PNG")
+    elif case == "palette":
+        Image.fromarray(img).convert("P").save(buf, format="PNG")
+    elif case == "gray-4bit":
+        Image.fromarray((img // 17) * 17).save(buf, format="PNG", bits=4)
+    elif case == "transparent-key":
+        Image.fromarray(img).save(buf, format="PNG", transparency=250)
+    else:
+        Image.fromarray(img).save(buf, format="PNG", dpi=(300, 300))
+    data = buf.getvalue()
+    if case == "gamma-chunk":  # a gAMA chunk after IHDR: PIL ignores it, so must the fast path
+        data = data[:33] + _png_chunk(b"gAMA", (45455).to_bytes(4, "big")) + data[33:]
+    expected = _pil_gray(data)
+    got = decode_page(data, 1)
+    assert got.image.dtype == np.uint8 and got.image.shape == expected.shape
+    assert np.array_equal(got.image, expected)
+    fast = _png_gray8(data, Image.open(io.BytesIO(data)))
+    assert (fast is not None) == (case in ("text", "noise", "odd-size", "gamma-chunk"))
+
+
+def test_png_fast_path_never_accepts_a_truncated_png():
+    img = np.full((200, 160), 255, np.uint8)
+    img[50:120, 20:140] = 0
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    with pytest.raises(UnreadableFile):
+        decode_page(buf.getvalue()[: len(buf.getvalue()) // 2], 1)

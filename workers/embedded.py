@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing as mp
 import os
 import queue
 import threading
@@ -34,47 +33,26 @@ from pipeline.service import Dispatcher
 from storage.models import Page
 
 log = logging.getLogger("khana.workers")
+from workers.pool import _finalise, _run_page, init_process, start_pool  # the pool processes' tasks
 from workers.sweeper import sweep
-
-_rt: Runtime | None = None
-
-
-def _init(rebuild: Callable[[], Runtime]) -> None:
-    global _rt
-    import cv2
-
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    cv2.setNumThreads(1)  # one page per process: no thread oversubscription
-    _rt = rebuild()
-
-
-def _run_page(page_id: str) -> tuple[str, str]:
-    assert _rt is not None
-    return page_id, stages.run_page(_rt, page_id)
-
-
-def _finalise(batch_id: str) -> str:
-    assert _rt is not None
-    return finalise_or_park(_rt, batch_id)
 
 
 class EmbeddedWorker:
     """A pool of worker processes; `run` processes pages and finalises their batches."""
 
-    def __init__(self, rt: Runtime, processes: int | None = None):
+    def __init__(self, rt: Runtime, processes: int | None = None, *, pool: ProcessPoolExecutor | None = None):
+        """`pool`: a pool already started for this runtime (`workers.pool.start_pool`, `processes` processes)."""
         self.rt = rt
         if rt.rebuild is None:
             raise ValueError("the embedded worker needs a runtime that can be rebuilt in its pool processes "
                              "(built by khana.bootstrap.build_runtime)")
         self.processes = max(1, processes or rt.config.workers or os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = pool
         self.restarts = 0  # pools rebuilt after a lost process
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            os.environ["OMP_THREAD_LIMIT"] = "1"
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"),
-                                             initializer=_init, initargs=(self.rt.rebuild,))
+            self._pool = start_pool(self.processes, init_process, (self.rt.rebuild,))
         return self._pool
 
     def rebuild_pool(self) -> ProcessPoolExecutor:
@@ -107,12 +85,22 @@ class EmbeddedWorker:
         todo: deque[tuple[str, str, bool]] = deque(("page", pid, False) for pid in page_ids)  # (kind, arg, suspect)
         pending: dict[Future, tuple[str, str, bool]] = {}
         while todo or pending:
+            refused = False
             while todo and len(pending) < self.processes and not any(sus for _k, _a, sus in pending.values()):
                 kind, arg, suspect = todo[0]
                 if suspect and pending:
                     break  # a suspect runs alone
+                try:
+                    fut = pool.submit(_run_page if kind == "page" else _finalise, arg)
+                except BrokenProcessPool:  # a process of a pool started early died before any task: nothing lost
+                    refused = True
+                    break
                 todo.popleft()
-                pending[pool.submit(_run_page if kind == "page" else _finalise, arg)] = (kind, arg, suspect)
+                pending[fut] = (kind, arg, suspect)
+            if refused and not pending:
+                log.error("a worker process died before taking a task; starting a new pool")
+                pool = self.rebuild_pool()
+                continue
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -147,9 +135,11 @@ class EmbeddedWorker:
             if nxt == "finalise":
                 finalise_or_park(self.rt, batch_of[pid])
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down; `wait=False`: do not wait for its processes to exit (the interpreter joins them
+        at exit), e.g. while `khana process` writes its output."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
 
