@@ -14,9 +14,9 @@ from storage.factory import make_object_store
 def build_runtime(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
     """A runtime for one process; `migrate` brings the schema to head and creates the buckets."""
     settings = settings or get_settings()
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), durable=settings.durable)
     store = make_object_store(settings.object_store, local_root=settings.resolved_store_dir(),
-                              minio=settings.minio_config())
+                              minio=settings.minio_config(), durable=settings.durable)
     policy = load_policy(settings.gate_policy)
     engine = ocr_engine(settings)
     if migrate:

@@ -106,7 +106,8 @@ def process(
     if not keep and "KHANA_HOME" not in os.environ and "KHANA_DATABASE_URL" not in os.environ:
         # A local run's records live in a scratch workspace; its results go to --out.
         scratch = tempfile.TemporaryDirectory(prefix="khana-")
-        settings = settings.model_copy(update={"home": Path(scratch.name)})
+        # (thrown away after the run: nothing to make durable, no fsyncs)
+        settings = settings.model_copy(update={"home": Path(scratch.name), "durable": False})
     pools = [p for p in [_early_pool(settings, len(files))] if p is not None]
     try:
         from pipeline.service import BatchMeta, Upload

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="data folder of the embedded default")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///$KHANA_HOME/khana.db")
 
+    durable: bool = Field(True, description="fsync every stored object and database commit (local store, SQLite); "
+                          "`khana process` turns it off for its scratch workspace, which is removed after the run")
     object_store: Literal["local", "minio"] = "local"
     store_dir: Path | None = Field(None, description="local object store root; default $KHANA_HOME/objects")
     minio_endpoint: str = "127.0.0.1:9000"

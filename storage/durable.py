@@ -10,15 +10,17 @@ from pathlib import Path
 __all__ = ["write_synced", "fsync_dir"]
 
 
-def write_synced(path: Path, data: bytes) -> None:
+def write_synced(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write `data` to a temporary file beside `path`, fsync it and rename it into place (the folder's
-    entry is made durable by `fsync_dir` of the parent, once for several files)."""
+    entry is made durable by `fsync_dir` of the parent, once for several files). `durable=False`: the
+    same atomic rename without the fsync (a scratch workspace thrown away after the run)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,8 +7,10 @@ from typing import Literal
 from storage.objects import LocalObjectStore, ObjectStore
 
 
-def make_object_store(kind: Literal["local", "minio"], *, local_root: Path | None = None, minio=None) -> ObjectStore:
-    """`kind` "local": a folder store at `local_root`; "minio": `minio` is a `storage.minio_store.MinioConfig`."""
+def make_object_store(kind: Literal["local", "minio"], *, local_root: Path | None = None, minio=None,
+                      durable: bool = True) -> ObjectStore:
+    """`kind` "local": a folder store at `local_root` (`durable=False`: no fsyncs, for a scratch workspace);
+    "minio": `minio` is a `storage.minio_store.MinioConfig`."""
     if kind == "minio":
         from storage.minio_store import MinioObjectStore
 
@@ -17,4 +19,4 @@ def make_object_store(kind: Literal["local", "minio"], *, local_root: Path | Non
         return MinioObjectStore.from_config(minio)
     if local_root is None:
         raise ValueError("the local object store needs its folder")
-    return LocalObjectStore(local_root)
+    return LocalObjectStore(local_root, durable=durable)

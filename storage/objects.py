@@ -123,8 +123,9 @@ class LocalObjectStore(StoreBase):
 
     META_SUFFIX = ".meta.json"
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, durable: bool = True):
         self.root = Path(root)
+        self.durable = durable  # False: no fsyncs (a scratch workspace removed after the run)
 
     def _path(self, bucket: str, key: str) -> Path:
         if bucket not in BUCKETS:
@@ -147,10 +148,11 @@ class LocalObjectStore(StoreBase):
             path.parent.mkdir(parents=True, exist_ok=True)
             # the object first, then its sidecar (an object without a sidecar does not exist for
             # stat/get), then one fsync of the folder makes both renames durable
-            write_synced(path, data)
+            write_synced(path, data, durable=self.durable)
             meta = {"sha256": info.sha256, "size": info.size, "content_type": content_type}
-            write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode())
-            fsync_dir(path.parent)
+            write_synced(path.with_name(path.name + self.META_SUFFIX), json.dumps(meta).encode(), durable=self.durable)
+            if self.durable:
+                fsync_dir(path.parent)
         except OSError as exc:
             raise _unavailable(self.root, f"write {bucket}/{key}", exc) from exc
         return info

@@ -81,3 +81,24 @@ def test_os_errors_are_the_store_being_unavailable(tmp_path, breakage):
     if breakage == "root_is_a_file":
         with pytest.raises(StoreUnavailable):
             store.get("pages", "a/b.png")
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_fsyncs_only_when_durable(tmp_path, monkeypatch, durable):
+    """The service's store fsyncs every object and its folder; `khana process`'s scratch workspace
+    (removed after the run) does not, and still renames atomically."""
+    import os
+
+    from storage.database import Database
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    s = LocalObjectStore(tmp_path / "objects", durable=durable)
+    s.ensure_buckets()
+    s.put("originals", "b/1.png", b"x" * 100)
+    assert s.get("originals", "b/1.png") == b"x" * 100
+    assert (len(synced) >= 3) if durable else (synced == [])
+    db = Database(f"sqlite:///{tmp_path}/k.db", durable=durable)
+    with db.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == (2 if durable else 0)
