@@ -66,6 +66,18 @@ class ReasonLimits:
 
 
 @dataclass(frozen=True)
+class HandwritingLimits:
+    """[handwriting]: handwritten pages and parts, judged by their image alone (quality/handwriting.py)."""
+
+    blur_rel_max: float
+    blur_stroke_min: float
+    noise_max: float
+    stroke_min_px: float
+    text_min_confidence: float
+    part_blur_max: float
+
+
+@dataclass(frozen=True)
 class GatePolicy:
     """The gate's thresholds, typed: a missing or misspelt key fails when the policy is loaded."""
 
@@ -73,11 +85,12 @@ class GatePolicy:
     early: EarlyLimits
     final: FinalLimits
     reasons: ReasonLimits
+    handwriting: HandwritingLimits
     source: str = ""
     changed: str = ""
 
 
-_SECTIONS = {"early": EarlyLimits, "final": FinalLimits, "reasons": ReasonLimits}
+_SECTIONS = {"early": EarlyLimits, "final": FinalLimits, "reasons": ReasonLimits, "handwriting": HandwritingLimits}
 
 
 def _section(cls, values: dict, name: str, source: str):

@@ -204,7 +204,7 @@ def faulty(page: HandPage, fault: str, seed: int = 0) -> HandPage:
     """The page with a real image fault; the reason the gate must give is `fault`."""
     img, dpi = page.image, page.dpi
     if fault == "blurred":
-        img = D.blur(img, 4.0 * dpi / 300.0 * 1.5)
+        img = D.blur(img, 9.0 * dpi / 300.0)  # strokes ~5 px smeared over ~20: illegible
     elif fault == "cut_off":
         img = D.cut_off(img, 0.25, ("right", "left", "bottom")[seed % 3])
     elif fault == "low_resolution":
