@@ -130,10 +130,12 @@ def judge_handwriting(image: np.ndarray, measures: quality.PageMeasures, result:
         return handwritten_gate(measures, policy), _reading(result, sure), True
     held = "low_ocr_confidence" in reasons
     floor = policy.final.low_word_confidence
-    if not held and not reasons and not (ev.unread_tiles or sum(w.conf < floor for w in result.words) >= 3):
-        return None  # read well everywhere: no part of the page is handwriting Tesseract could not read
+    if not held and not reasons and not ev.unread_tiles:
+        return None  # no text left unread: no part of the page is handwriting Tesseract could not read
     if not held and reasons:
         return None
+    if held and 2 * ev.unread_blurred_tiles >= max(ev.unread_tiles, 1) and ev.unread_tiles:
+        return None  # the unread part is blurred: a fault of the scan, not handwriting
     up = float(measures.effective_resolution / measures.char_height_px) if measures.char_height_px > 0 else 1.0
     parts = hand_parts(image, result.words, text_height_px=hw.text_height_px or measures.effective_resolution,
                        page_blur_px=float(measures.blur_sigma_px) * max(up, 1.0),
@@ -177,6 +179,7 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
     else:
         ev = ocr_evidence(image, result, measures, policy)
         reasons = list(quality.final_gate(measures, ev, policy))
+        read_confidence = result.mean_confidence  # of the whole reading, also when only sure words are kept
         hand = judge_handwriting(image, measures, result, ev, reasons, policy)
         # legibility after OCR: the image score capped by how well this very read went, times the
         # share of the page's text that was read at all
@@ -191,7 +194,7 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
             warnings.append("case_number_mismatch")
         out = ReadAssessment(
             reasons=reasons, legibility=float(legibility), text=result.text,
-            ocr_confidence=None if result.mean_confidence is None else float(result.mean_confidence),
+            ocr_confidence=None if read_confidence is None else float(read_confidence),
             fields=[f.as_dict() for f in fields], warnings=warnings, words=list(result.words), evidence=ev)
     if out.reasons:
         floor = policy.final.low_word_confidence

@@ -230,7 +230,8 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
         # a black or near-black sheet is reported as too dark (lid open, exposure failure)
         return ["too_dark"] if m.paper_level < policy.reasons.too_dark_paper_max else ["blank"]
     if not m.skew_recoverable:
-        out.append("skew_unrecoverable")
+        # no line structure in a scan under 100 dpi: the strokes are too few pixels to form lines
+        out += ["low_resolution", "skew_unrecoverable"] if 0 < float(getattr(m, "dpi", 0) or 0) < 100 else ["skew_unrecoverable"]
     if m.cut_off and e.hold_cut_off and (m.cut_off_fraction >= e.cut_off_min_fraction or m.border_fraction > 0):
         out.append("cut_off")
     if m.blur_rel >= e.blur_rel_max:

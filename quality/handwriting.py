@@ -124,19 +124,28 @@ def hand_parts(image: np.ndarray, words, *, text_height_px: float, page_blur_px:
         if w < 2.0 * th or h < 0.6 * th:
             continue
         part = ink[y:y + h, x:x + w] & (lab[y:y + h, x:x + w] == i)
-        if part.sum() < 0.01 * w * h:
+        if part.sum() < max(0.01 * w * h, 0.5 * th * th):
+            continue  # specks, dots and word ends left outside the read words' boxes
+        nb, _, pst, _ = cv2.connectedComponentsWithStats(part, connectivity=8)
+        if nb <= 1 or pst[1:, cv2.CC_STAT_HEIGHT].max() < 0.8 * th or pst[1:, cv2.CC_STAT_WIDTH].max() < 1.5 * th:
+            continue  # no stroke as tall and as long as a written word: crumbs of print
+        # a signature or a handwritten note: one stroke system as large as a signature (print left unread
+        # comes in words and crumbs; a handwritten word or two in a field is not told from them)
+        big = int(np.argmax(pst[1:, cv2.CC_STAT_AREA])) + 1
+        if w < 8.0 * th or h < 2.0 * th or pst[big, cv2.CC_STAT_AREA] < 0.6 * part.sum():
             continue
         grp, href = _groups(part > 0)
-        steps = []
-        if len(grp) >= 2:
+        if len(grp) >= 4:
             grp = grp[np.argsort(grp[:, 0])]
             steps = [abs(grp[k + 1, 1] - grp[k, 1]) / max(href, 1.0) for k in range(len(grp) - 1)
                      if abs(grp[k + 1, 1] - grp[k, 1]) < 0.8 * href]
-        if steps and float(np.median(steps)) < JITTER_MIN:
-            continue  # groups on a common baseline: printed words the OCR did not read (well)
-        if not steps and w < 3.0 * th:
-            continue  # one small group: nothing tells a handwritten mark from a printed word
-        crop = g[int(y / sc):int((y + h) / sc), int(x / sc):int((x + w) / sc)]
+            if len(steps) >= 3 and float(np.median(steps)) < JITTER_MIN:
+                continue  # groups on a common baseline: printed words
+        crop = g[int(y / sc):int((y + h) / sc), int(x / sc):int((x + w) / sc)].copy()
+        near = cv2.resize(cv2.dilate(part, np.ones((5, 5), np.uint8)), (crop.shape[1], crop.shape[0]),
+                          interpolation=cv2.INTER_NEAREST) if crop.size else None
+        if near is not None:
+            crop[near == 0] = 255  # the part's own strokes only: sharp print in its box must not lend it edges
         sig = _edge_blur(crop) if crop.size else float("inf")
         if not math.isfinite(sig) or sig > blur_max * max(page_blur_px, 0.8) + 0.5:
             continue  # soft edges: a blurred part of the page, not pen ink
