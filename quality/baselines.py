@@ -14,7 +14,7 @@ import numpy as np
 from ._img import rules_mask, to_gray_u8
 
 WORK_SIDE = 3600  # long side of the copy the groups are measured on (an A4 page at 300 dpi: full resolution)
-JITTER_MIN = 0.10  # median baseline step between neighbouring pen groups / text height: print <= 0.06, hand >= 0.11
+JITTER_MIN = 0.10  # median baseline step between neighbouring pen groups / text height: print <= 0.085, hand 0.086-0.36
 MIN_PAIRS = 20     # neighbouring pairs needed to judge
 MIN_TEXT_PX = 16.0  # median pen-group height (px) below which nothing is judged (blur and grain break strokes up)
 

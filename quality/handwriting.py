@@ -11,7 +11,7 @@ What tells handwriting from print, measured on the corrected (upright) page:
   component wide enough to have a baseline: letters joined along it) the baseline is the centroid of its
   densest rows; the jitter is the median step between the baselines of neighbouring groups on a line,
   relative to the text height. Printed corpus pages of every font and degradation measure <= 0.085
-  (blur sigma 3 px; clean pages <= 0.05); the handwriting set >= 0.11.
+  (blur sigma 3 px; clean pages <= 0.05); the handwriting set 0.086-0.36 (limit 0.10).
 
 Both are robust to what degrades a printed scan: blur and grain move no baseline, a skew is removed by
 the correction and a photo's perspective by the page frame. A printed page set in a Nastaliq typeface
