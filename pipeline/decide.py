@@ -112,6 +112,63 @@ def ocr_evidence(image: np.ndarray, result: ocr.OcrResult, measures: quality.Pag
     return ev
 
 
+def judge_handwriting(image: np.ndarray, measures: quality.PageMeasures, result: ocr.OcrResult,
+                      ev: OcrEvidence, reasons: list[str], policy: GatePolicy):
+    """Handwriting on a page that was read (issue 12, class 8): None when there is none.
+
+    * a handwritten page (uneven baselines): judged by its image alone (`handwritten_gate`); its reading
+      keeps only the words OCR is confident of (the PDF's text layer, the report's text);
+    * a printed page held for its reading, whose unread or badly read ink is handwriting (a signature,
+      filled-in fields): judged again without those parts.
+    Returns (reasons, reading, whole page handwritten)."""
+    from quality.handwriting import hand_parts, handwriting_evidence, handwritten_gate
+
+    hw = handwriting_evidence(image)
+    if hw.handwritten:
+        floor = policy.handwriting.text_min_confidence
+        sure = [w for w in result.words if w.conf >= floor]
+        return handwritten_gate(measures, policy), _reading(result, sure), True
+    held = "low_ocr_confidence" in reasons
+    floor = policy.final.low_word_confidence
+    if not held and not reasons and not ev.unread_tiles:
+        return None  # no text left unread: no part of the page is handwriting Tesseract could not read
+    if not held and reasons:
+        return None
+    if held and 2 * ev.unread_blurred_tiles >= max(ev.unread_tiles, 1) and ev.unread_tiles:
+        return None  # the unread part is blurred: a fault of the scan, not handwriting
+    up = float(measures.effective_resolution / measures.char_height_px) if measures.char_height_px > 0 else 1.0
+    parts = hand_parts(image, result.words, text_height_px=hw.text_height_px or measures.effective_resolution,
+                       page_blur_px=float(measures.blur_sigma_px) * max(up, 1.0),
+                       min_conf=floor, blur_max=policy.handwriting.part_blur_max)
+    if not parts:
+        return None
+    if not held:  # passes as it is: the warning tells QA it bears handwriting (a signature, filled-in fields)
+        return reasons, result, False
+
+    def inside(w) -> bool:
+        cx, cy = w.left + w.width / 2.0, w.top + w.height / 2.0
+        return any(x <= cx <= x + bw and y <= cy <= y + bh for x, y, bw, bh in parts)
+
+    rest = image.copy()
+    for x, y, bw, bh in parts:  # the print without its handwritten parts
+        rest[y:y + bh, x:x + bw] = 255
+    printed = _reading(result, [w for w in result.words if not inside(w)])
+    again = list(quality.final_gate(measures, ocr_evidence(rest, printed, measures, policy), policy))
+    if "low_ocr_confidence" in again:
+        return None
+    return again, _reading(result, [w for w in result.words if not inside(w) or w.conf >= policy.handwriting.text_min_confidence]), False
+
+
+def _reading(result: ocr.OcrResult, words: list) -> ocr.OcrResult:
+    """`result` with only `words` (its text rebuilt from them as the engine builds it)."""
+    from ocr.words import words_to_text
+
+    confs = [w.conf for w in words]
+    text = words_to_text(list(words))
+    return dataclasses.replace(result, words=list(words), text=text, raw_text=text,
+                               mean_confidence=float(np.mean(confs)) if confs else None)
+
+
 def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.OcrResult | None,
                 policy: GatePolicy, *, image_legibility: float, declared_case: str | None = None,
                 warnings: list[str] | None = None) -> ReadAssessment:
@@ -122,9 +179,16 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
     else:
         ev = ocr_evidence(image, result, measures, policy)
         reasons = list(quality.final_gate(measures, ev, policy))
+        read_confidence = result.mean_confidence  # of the whole reading, also when only sure words are kept
+        hand = judge_handwriting(image, measures, result, ev, reasons, policy)
         # legibility after OCR: how well this very read went (share of the text read included), marked by
         # the image score (quality/final_score.py)
         legibility = quality.final_legibility(image_legibility, ev, measures)
+        if hand is not None:
+            reasons, result, whole_page = hand
+            warnings.append("handwritten")
+            if whole_page:  # a handwritten page is judged by its image: so is its score
+                legibility = image_legibility if not reasons else min(legibility, image_legibility)
         if not reasons:  # image faults the correction undid, shown by a good read: passed with a warning
             warnings.extend(w for w in quality.read_warnings(measures, ev, policy) if w not in warnings)
         fields = ocr.extract_fields(result.text)
@@ -132,7 +196,7 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
             warnings.append("case_number_mismatch")
         out = ReadAssessment(
             reasons=reasons, legibility=float(legibility), text=result.text,
-            ocr_confidence=None if result.mean_confidence is None else float(result.mean_confidence),
+            ocr_confidence=None if read_confidence is None else float(read_confidence),
             fields=[f.as_dict() for f in fields], warnings=warnings, words=list(result.words), evidence=ev)
     if out.reasons:
         floor = policy.final.low_word_confidence

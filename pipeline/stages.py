@@ -267,7 +267,7 @@ def _ocr(rt: Runtime, page_id: str, actor: str, handoff: _Handoff | None) -> Nex
         return _processing_error(rt, page_id, PageStatus.corrected, report, exc, t0, actor)
     if result is not None:
         report.legibility = round(float(r.legibility), 3)
-        report.text = result.text
+        report.text = r.text  # a handwritten page's text holds only its confidently read words
         report.ocr_confidence = None if r.ocr_confidence is None else round(r.ocr_confidence, 2)
         report.fields = r.fields
     report.warnings = r.warnings

@@ -90,3 +90,15 @@ def impulse_fraction(crop: np.ndarray) -> float:
     pepper = (crop < mid) & (nmin > mid)
     salt = (crop > mid) & (nmax < mid)
     return float((pepper | salt).mean())
+
+
+def rules_mask(mask: np.ndarray) -> np.ndarray:
+    """Long straight horizontal and vertical rules (frames, table borders) in a boolean ink mask."""
+    h, w = mask.shape
+    m = mask.astype(np.uint8)
+    kv = max(15, h // 12)
+    kh = max(15, w // 6)
+    vert = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, kv)))
+    hor = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (kh, 1)))
+    rules = cv2.dilate(vert | hor, np.ones((3, 3), np.uint8))
+    return rules > 0

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ._img import to_gray_u8
+from .correct import _rules
 from .measures import PIXEL_BLUR_FLOOR, _edge_blur
 
 MIN_INK = 0.02  # share of inked pixels (< INK_LEVEL) for a tile to count as text
@@ -85,7 +86,11 @@ def unread_text(gray, words, m, blur_rel_max: float = 0.7) -> dict:
     empty = {"text_tiles": 0, "unread_tiles": 0, "unread_share": 0.0, "unread_boxes": [], "blurred_boxes": []}
     if ny == 0 or nx == 0:
         return empty
-    ink = (g[: ny * size, : nx * size] < INK_LEVEL).reshape(ny, size, nx, size).mean(axis=(1, 3))
+    dark = g[: ny * size, : nx * size] < INK_LEVEL
+    rules = _rules(dark)  # a form's frame and table borders are not text: no word is ever read on them
+    if rules.any():
+        dark &= ~rules
+    ink = dark.reshape(ny, size, nx, size).mean(axis=(1, 3))
     text = (ink >= MIN_INK) & (ink <= MAX_TEXT_TILE_INK)
     read = np.zeros_like(text)
     for wd in words or ():

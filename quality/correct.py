@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ._img import impulse_fraction, rotate_bound, to_gray_u8
+from ._img import rules_mask as _rules  # (kept under its old name: measures and blur_map import it from here)
 from .geometry import _line_bands, decompose, line_angle_projection, updown_evidence
 
 WORK_SIDE = 1000      # long side of the working copy used for background and statistics
@@ -20,6 +21,7 @@ FINE_SIDE = 1800      # long side of the mask used for fine skew refinement
 TARGET_LINE_PX = 44   # text-line band height (px) we upscale small text towards
 MAX_UPSCALE = 3.0
 MIN_SKEW_CONF = 1.6   # projection peak / median below this: no line structure found
+WEAK_SKEW_CONF = 1.3  # handwriting's uneven baselines: a weaker peak, accepted when the page is handwritten
 
 
 @dataclass
@@ -44,18 +46,6 @@ class CorrectedPage:
     impulse: float = 0.0              # raw salt-and-pepper fraction
     work: np.ndarray | None = field(default=None, repr=False)  # raw page downscaled by 1/work_scale
     line_bands: list = field(default_factory=list)  # text-line (top, bottom) rows in .image
-
-
-def _rules(mask: np.ndarray) -> np.ndarray:
-    """Long straight horizontal and vertical rules (frames, table borders) in a boolean ink mask."""
-    h, w = mask.shape
-    m = mask.astype(np.uint8)
-    kv = max(15, h // 12)
-    kh = max(15, w // 6)
-    vert = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, kv)))
-    hor = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (kh, 1)))
-    rules = cv2.dilate(vert | hor, np.ones((3, 3), np.uint8))
-    return rules > 0
 
 
 def _background(work: np.ndarray) -> np.ndarray:
@@ -127,11 +117,13 @@ def _shrink(img: np.ndarray, k: int) -> np.ndarray:
     return cv2.resize(img[:hk * k, :wk * k], (wk, hk), interpolation=cv2.INTER_AREA)
 
 
-def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
+def correct_page(gray, *, orientation_hint=None, weak_lines: bool = True) -> CorrectedPage:
     """Normalise, orient and deskew a scanned page.
 
     `orientation_hint`: optional callable(img_upright_candidate) -> float evidence (>0 upright)
     used only when the built-in baseline statistic is inconclusive (kept outside, e.g. Tesseract OSD).
+    `weak_lines`: a projection peak between WEAK_SKEW_CONF and MIN_SKEW_CONF is taken as the line angle
+    when the page so corrected is handwritten (quality/handwriting.py); otherwise it is no line structure.
     """
     g = to_gray_u8(gray)
     h, w = g.shape
@@ -212,6 +204,9 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
     npts = int(np.count_nonzero(mask_c))
     angle, conf = line_angle_projection(mask_c, mask_f) if npts >= 80 else (0.0, 0.0)
     has_lines = conf >= MIN_SKEW_CONF
+    # handwriting: each line drifts its own way, the peak is weaker; tried, and kept only if handwritten
+    weak = weak_lines and not has_lines and npts >= 2000 and conf >= WEAK_SKEW_CONF
+    has_lines = has_lines or weak
     total = angle if has_lines else 0.0
     ori_conf = 0.0
     lh, bands = 0.0, []
@@ -270,6 +265,10 @@ def correct_page(gray, *, orientation_hint=None) -> CorrectedPage:
             bands = [(a * up, b * up) for a, b in bands]
         else:
             up = 1.0
+    if weak:
+        from .baselines import handwriting_evidence
+        if not handwriting_evidence(out).handwritten:
+            return correct_page(gray, orientation_hint=orientation_hint, weak_lines=False)
     return CorrectedPage(image=out, rotation=int(r), skew_degrees=float(round(skew, 3)),
                          skew_recoverable=bool(has_lines or npts < 2000), skew_confidence=float(conf),
                          orientation_confidence=float(ori_conf), upscale=float(up), matrix=M,

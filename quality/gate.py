@@ -68,6 +68,18 @@ class ReasonLimits:
 
 
 @dataclass(frozen=True)
+class HandwritingLimits:
+    """[handwriting]: handwritten pages and parts, judged by their image alone (quality/handwriting.py)."""
+
+    blur_rel_max: float
+    blur_stroke_min: float
+    noise_max: float
+    stroke_min_px: float
+    text_min_confidence: float
+    part_blur_max: float
+
+
+@dataclass(frozen=True)
 class GatePolicy:
     """The gate's thresholds, typed: a missing or misspelt key fails when the policy is loaded."""
 
@@ -75,11 +87,12 @@ class GatePolicy:
     early: EarlyLimits
     final: FinalLimits
     reasons: ReasonLimits
+    handwriting: HandwritingLimits
     source: str = ""
     changed: str = ""
 
 
-_SECTIONS = {"early": EarlyLimits, "final": FinalLimits, "reasons": ReasonLimits}
+_SECTIONS = {"early": EarlyLimits, "final": FinalLimits, "reasons": ReasonLimits, "handwriting": HandwritingLimits}
 
 
 def _section(cls, values: dict, name: str, source: str):
@@ -241,7 +254,8 @@ def early_gate(m, policy: GatePolicy) -> list[str]:
         # a black or near-black sheet is reported as too dark (lid open, exposure failure)
         return ["too_dark"] if m.paper_level < policy.reasons.too_dark_paper_max else ["blank"]
     if not m.skew_recoverable:
-        out.append("skew_unrecoverable")
+        # no line structure in a scan under 100 dpi: the strokes are too few pixels to form lines
+        out += ["low_resolution", "skew_unrecoverable"] if 0 < float(getattr(m, "dpi", 0) or 0) < 100 else ["skew_unrecoverable"]
     if m.cut_off and e.hold_cut_off and (m.cut_off_fraction >= e.cut_off_min_fraction or m.border_fraction > 0):
         out.append("cut_off")
     if m.blur_rel >= e.blur_rel_max:
