@@ -77,6 +77,7 @@ class HandwritingLimits:
     stroke_min_px: float
     text_min_confidence: float
     part_blur_max: float
+    look_below_confidence: float
 
 
 @dataclass(frozen=True)
