@@ -101,11 +101,6 @@ class Station:
 
         return run_khana_here("station", *args, env=self.env, replace_env=True)
 
-    def run_process(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        """`khana station ARGS` as a real process."""
-        return subprocess.run(khana_cmd() + ["station", *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
-
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(khana_cmd() + ["station", *args], env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
