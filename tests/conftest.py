@@ -75,12 +75,133 @@ def pages_dir(tmp_path_factory):
     return d
 
 
+# The review pages (tests/test_review.py, test_review_api.py, test_browser_qa.py): rendered once per session.
+# A module may define its own fixture of the same name (tests/test_api.py does): it takes precedence there.
+@pytest.fixture(scope="session")
+def text_png() -> bytes:
+    """A page of Persian text that passes."""
+    from testpages import render_page
+
+    return png_bytes(render_page(n_words=50, seed=11, size_pt=14).image)
+
+
+@pytest.fixture(scope="session")
+def cut_png() -> bytes:
+    """A page with text, cut off at the right edge: held by the early gate, before OCR."""
+    from testpages import degrade, render_page
+
+    return png_bytes(degrade.cut_off(render_page(n_words=50, seed=12, size_pt=14).image, 0.3))
+
+
+@pytest.fixture(scope="session")
+def blank_png() -> bytes:
+    """A blank page: held as blank."""
+    from testpages import degrade
+
+    return png_bytes(degrade.blank(seed=2))
+
+
 def run_khana(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real `khana` console script of this environment."""
     exe = Path(sys.executable).with_name("khana")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "khana.cli"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, timeout=timeout)
+
+
+_PYTHON_DEFAULT_WARNING_FILTERS = [  # what a fresh `python` process starts with (no -W, no PYTHONWARNINGS)
+    ("default", DeprecationWarning, "__main__"), ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""), ("ignore", ImportWarning, ""), ("ignore", ResourceWarning, ""),
+]
+
+
+def _show_warning_on_stderr(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+    sys.stderr.write(__import__("warnings").formatwarning(message, category, filename, lineno, line))
+
+
+def run_khana_here(*args: str, env: dict | None = None, cwd: Path | None = None, input: str | None = None,
+                   replace_env: bool = False) -> subprocess.CompletedProcess:
+    """`khana ARGS` run in THIS process, as the console script would run it, without the ~2 CPU-seconds a new
+    process spends importing the stack (the bad-input corpus runs ~50 of them).
+
+    What a new process would give is reproduced: the same typer app and arguments, the environment (`env`
+    added) and working folder, a fresh settings cache, stdout and stderr captured at the file-descriptor level
+    (a C library's warning written to fd 2 is caught, as in a subprocess), Python's default warning filters
+    printing to stderr (not pytest's recorder) and no logging handler of pytest's (a stray log record reaches
+    stderr through logging's last-resort handler, as in a fresh process). An exception escaping the CLI is
+    printed as a traceback with exit status 1, as Python would; signal handlers it sets are put back. `input` is its stdin; `replace_env` makes `env`
+    the whole environment (as `subprocess.run(env=...)` does) instead of additions to this one. Tests that are
+    about the process itself (its exit status seen by a shell, no traceback on a real stderr) keep
+    `run_khana`."""
+    import logging
+    import signal
+    import tempfile
+    import traceback
+    import warnings
+
+    from khana.cli import app
+    from khana.settings import get_settings
+
+    saved_env, saved_cwd = os.environ.copy(), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # `station send` sets them
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f, warnings.catch_warnings():
+        code: int = 0
+        try:
+            if replace_env:
+                os.environ.clear()
+            os.environ.update(env or {})
+            if cwd is not None:
+                os.chdir(cwd)
+            get_settings.cache_clear()
+            warnings.resetwarnings()
+            for action, category, module in reversed(_PYTHON_DEFAULT_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            warnings.showwarning = _show_warning_on_stderr  # not pytest's recorder
+            root.handlers[:] = []
+            root.setLevel(logging.WARNING)
+            sys.stdin = io.StringIO(input or "")
+            os.dup2(out_f.fileno(), 1)
+            os.dup2(err_f.fileno(), 2)
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True)
+            sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                          errors="backslashreplace", write_through=True)
+            try:
+                app(list(args), prog_name="khana")
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # noqa: BLE001 - what Python does with an uncaught exception
+                traceback.print_exc()
+                code = 1
+        finally:
+            for s in (sys.stdout, sys.stderr):
+                try:
+                    s.flush()
+                except (OSError, ValueError):
+                    pass
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])
+            for sig, handler in saved_signals.items():
+                signal.signal(sig, handler)
+            root.handlers[:] = saved_handlers
+            root.setLevel(saved_level)
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            get_settings.cache_clear()
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout = out_f.read().decode("utf-8", errors="replace")
+        stderr = err_f.read().decode("utf-8", errors="replace")
+    return subprocess.CompletedProcess(["khana", *args], code, stdout, stderr)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001

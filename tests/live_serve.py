@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -27,20 +26,9 @@ class Serve:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Serve":
-        exe = Path(sys.executable).with_name("khana")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "khana.cli"]
-        self.proc = subprocess.Popen(cmd + ["serve", "--port", str(self.port)], env=self.env,
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        from web_fixtures import launch_serve
 
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"khana serve exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 120, interval=0.3, what="khana serve")
+        self.proc = launch_serve(self.env, self.port, self.log_path, timeout=120, append=True)
         return self
 
     def get(self, path: str) -> httpx.Response:
@@ -76,7 +64,7 @@ class Serve:
             body = self.get(f"/api/v1/batches/{batch}").json()
             return body if body["status"] not in ("received", "processing") else None
 
-        return wait_for(final, timeout, interval=0.5, what=f"batch {batch} ({self.log_path})")
+        return wait_for(final, timeout, interval=0.1, what=f"batch {batch} ({self.log_path})")
 
     def pool_processes(self) -> list[int]:
         return [p for p in descendants(self.proc.pid) if proc_name(p).startswith("python")
@@ -109,12 +97,6 @@ class Serve:
         return {pid: rows.get(pid, 0) for pid in ids}
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        from web_fixtures import stop_process
 
-
+        stop_process(self.proc)

@@ -13,6 +13,7 @@ recorded, healthy again once the folder is back).
 from __future__ import annotations
 
 import json
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bad_inputs import Case, corpus
-from conftest import run_khana
+from conftest import run_khana, run_khana_here
 from live_serve import FORM, Serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the CLI cases run once, together (module fixture)
@@ -51,48 +52,122 @@ def _cli_path(root: Path, case: Case) -> tuple[Path, str]:
     return work, name
 
 
+# Every CLI case runs in this process (conftest.run_khana_here: the same typer app, environment, working folder,
+# stdout/stderr at the file-descriptor level; an accepted file still goes through the embedded worker's own
+# pool processes), which spares ~2 CPU-seconds of imports each. These kinds (one per decoder and per limit, and
+# accepted files of four sorts) ALSO run as real `khana` processes: the status a shell sees and a real stderr
+# without a traceback; the in-process run must give exactly what the process gives.
+PROCESS_LEVEL = ("empty", "gif", "truncated-png", "truncated-jpeg", "truncated-tiff", "pdf-garbage",
+                 "pdf-user-password", "pdf-501-pages", "png-bomb", "tiff-last-page-truncated",
+                 "png-16bit", "tiff-multipage", "pdf-broken-xref", "name-newline-ansi")
+CLI_CASES = [c for c in CASES if "api-only" not in c.tags]
+
+
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    """Every CLI case run once (three at a time: each is its own `khana process`)."""
+    """Every CLI case run once: {kind: [(how, result, work folder)]}. The PROCESS_LEVEL kinds also run as real
+    `khana process` runs (three at a time) while the in-process runs go on."""
     root = tmp_path_factory.mktemp("bad-cli")
+    base_env = dict(os.environ)  # before any in-process run adds its KHANA_HOME
 
-    def run(case: Case):
-        work, arg = _cli_path(root, case)
-        r = run_khana("process", arg, "--out", "out", "--json", cwd=work, timeout=600,
-                      env={"KHANA_HOME": str(work / "home")})
-        return case.kind, (r, work)
+    def in_process(case: Case):
+        work, arg = _cli_path(root / "here", case)
+        return run_khana_here("process", arg, "--out", "out", "--json", cwd=work,
+                              env={"KHANA_HOME": str(work / "home")}), work
 
+    def as_process(case: Case):
+        work, arg = _cli_path(root / "process", case)
+        return run_khana("process", arg, "--out", "out", "--json", cwd=work, timeout=600,
+                         env={**base_env, "KHANA_HOME": str(work / "home")}), work
+
+    runs: dict[str, list] = {c.kind: [] for c in CLI_CASES}
     with ThreadPoolExecutor(3) as pool:
-        return dict(pool.map(run, [c for c in CASES if "api-only" not in c.tags]))
+        futures = [(c, pool.submit(as_process, c)) for c in CLI_CASES if c.kind in PROCESS_LEVEL]
+        for c in CLI_CASES:
+            runs[c.kind].append(("in-process", *in_process(c)))
+        for c, fut in futures:
+            runs[c.kind].append(("process", *fut.result()))
+    return runs
+
+
+def test_the_process_level_kinds_cover_every_decoder_and_run_both_ways(cli_results):
+    refused = {c.kind for c in CASES if c.outcome == "refused"}
+    held = {c.kind for c in CLI_CASES if c.outcome == "held"}
+    assert len(set(PROCESS_LEVEL) & refused) >= 10 and len(set(PROCESS_LEVEL) & held) >= 4
+    assert set(PROCESS_LEVEL) <= refused | held
+    for kind in refused | held:
+        hows = sorted(how for how, _r, _w in cli_results[kind])
+        assert hows == (["in-process", "process"] if kind in PROCESS_LEVEL else ["in-process"]), (kind, hows)
+
+
+@pytest.mark.parametrize("kind", PROCESS_LEVEL)
+def test_in_process_cli_gives_exactly_what_the_process_gives(kind, cli_results):
+    runs = {how: r for how, r, _w in cli_results[kind]}
+    here, proc = runs["in-process"], runs["process"]
+    assert (here.returncode, here.stderr) == (proc.returncode, proc.stderr)
+
+    def pages(out: str) -> list[dict]:  # the JSON lines but their timing
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in out.splitlines()]
+
+    assert pages(here.stdout) == pages(proc.stdout)
+
+
+def test_in_process_cli_would_see_a_stray_warning_log_line_or_c_library_message(tmp_path, monkeypatch):
+    """The in-process runner cannot hide what a process would print: a Python warning, a log record and a write
+    to file descriptor 2 (what a C library does) all reach the captured stderr, so the one-line assertions
+    above can fail for them."""
+    import logging
+    import warnings
+
+    import khana.cli
+
+    real = khana.cli._read_input
+
+    def noisy(f):
+        warnings.warn("a library warning", UserWarning)
+        logging.getLogger("some.library").warning("a library log line")
+        os.write(2, b"a C library message\n")
+        return real(f)
+
+    monkeypatch.setattr(khana.cli, "_read_input", noisy)
+    (tmp_path / "empty.png").write_bytes(b"")
+    r = run_khana_here("process", "empty.png", "--out", "out", "--json", cwd=tmp_path,
+                       env={"KHANA_HOME": str(tmp_path / "home")})
+    assert r.returncode == 2
+    assert "a library warning" in r.stderr and "a library log line" in r.stderr
+    assert "a C library message" in r.stderr and "the file is empty" in r.stderr
+    assert len(r.stderr.strip().splitlines()) > 1  # what test_cli_refuses_... would reject
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "refused"], ids=lambda c: c.kind)
 def test_cli_refuses_with_one_clear_line_and_writes_nothing(case, cli_results):
-    r, work = cli_results[case.kind]
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr  # one line: no traceback, no library warning
-    assert case.en in lines[0] and case.fa in lines[0], lines[0]
-    assert "Traceback" not in r.stderr and "<" not in lines[0] and "PDFium" not in lines[0]
-    assert r.stdout == ""
-    assert not (work / "out").exists()
+    assert cli_results[case.kind]
+    for how, r, work in cli_results[case.kind]:
+        assert r.returncode == 2, (how, r.returncode, r.stderr[-2000:])
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, (how, r.stderr)  # one line: no traceback, no library warning
+        assert case.en in lines[0] and case.fa in lines[0], (how, lines[0])
+        assert "Traceback" not in r.stderr and "<" not in lines[0] and "PDFium" not in lines[0]
+        assert r.stdout == ""
+        assert not (work / "out").exists()
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "held" and "api-only" not in c.tags],
                          ids=lambda c: c.kind)
 def test_cli_accepts_odd_files_and_holds_them_for_the_reason(case, cli_results):
-    r, work = cli_results[case.kind]
-    assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
-    pages = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(pages) == case.pages
-    for p in pages:
-        assert p["decision"] == "hold" and case.reason in p["reasons"], p
-        assert not CONTROL.search(p["file"]), p["file"]
-    report = json.loads((work / "out" / "report.json").read_text(encoding="utf-8"))
-    assert not CONTROL.search(json.dumps(report, ensure_ascii=False))
-    for f in (work / "out").iterdir():  # every output stays in --out, with a clean name
-        assert f.parent == work / "out" and not CONTROL.search(f.name), f.name
-    assert not CONTROL.search(r.stderr)
+    assert cli_results[case.kind]
+    for how, r, work in cli_results[case.kind]:
+        assert r.returncode == 3, (how, r.returncode, r.stderr[-2000:])
+        pages = [json.loads(line) for line in r.stdout.splitlines()]
+        assert len(pages) == case.pages, how
+        for p in pages:
+            assert p["decision"] == "hold" and case.reason in p["reasons"], (how, p)
+            assert not CONTROL.search(p["file"]), p["file"]
+        report = json.loads((work / "out" / "report.json").read_text(encoding="utf-8"))
+        assert not CONTROL.search(json.dumps(report, ensure_ascii=False))
+        for f in (work / "out").iterdir():  # every output stays in --out, with a clean name
+            assert f.parent == work / "out" and not CONTROL.search(f.name), f.name
+        assert not CONTROL.search(r.stderr)
 
 
 # --- the API (a live khana serve) ------------------------------------------------------------------------------
@@ -127,12 +202,19 @@ def test_api_refuses_with_400_one_line_nothing_stored_server_healthy(case, serve
     assert server.get("/healthz").status_code == 200
 
 
+@pytest.fixture(scope="module")
+def held_uploads(server) -> dict:
+    """Every accepted kind uploaded at once (after the refusals' tests, which count what is stored), so the
+    server's pool processes decide them side by side; each test then waits for its own filing."""
+    return {c.kind: server.post_raw(c.name.encode(), c.data) for c in CASES if c.outcome == "held"}
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "held"], ids=lambda c: c.kind)
-def test_api_accepts_odd_files_decides_them_and_cleans_names(case, server):
-    r = server.post_raw(case.name.encode(), case.data)
+def test_api_accepts_odd_files_decides_them_and_cleans_names(case, server, held_uploads):
+    r = held_uploads[case.kind]
     assert r.status_code == 202, r.text
     batch = r.json()["batch"]
-    st = server.wait_final(batch, timeout=300)
+    st = server.wait_final(batch, timeout=600)  # the filings uploaded together are decided in turn
     assert st["status"] == "held" and st["pages_decided"] == case.pages, st
     for p in st["pages"]:
         assert p["decision"] == "hold" and case.reason in p["reasons"], p

@@ -11,10 +11,8 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from conftest import png_bytes
 from web_fixtures import publish_shot, shot
 
-from testpages import degrade, render_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,12 +31,11 @@ def _upload(server, token: str, files, case_number: str, deadline: date | None =
     return r.json()["batch"]
 
 
-def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live_server, page):
+def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live_server, page, text_png, cut_png,
+                                                                            blank_png):
     station = live_server.token("station", office=OFFICE)
     other = live_server.token("station", office="12-0457")
-    text = png_bytes(render_page(n_words=50, seed=11, size_pt=14).image)
-    cut = png_bytes(degrade.cut_off(render_page(n_words=50, seed=12, size_pt=14).image, 0.3))
-    blank = png_bytes(degrade.blank(seed=2))
+    text, cut, blank = text_png, cut_png, blank_png  # the review pages (tests/conftest.py)
     urgent = _upload(live_server, station, [("petition.png", text), ("annex.png", cut)], "140209987654321",
                      date.today() + timedelta(days=2))
     later = _upload(live_server, other, [("blank.png", blank)], "140209000000077")

@@ -6,30 +6,15 @@ import io
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from conftest import png_bytes
 from sqlalchemy import func, select
 
 from pipeline import review, stages
 from pipeline.finalise import finalise_batch
 from pipeline.service import BatchMeta, KhanaService, NotRescannable, Upload
 from storage.models import AuditEvent, Batch, Delivery, Page
-from testpages import degrade, render_page
 
 
-@pytest.fixture(scope="module")
-def text_png() -> bytes:
-    return png_bytes(render_page(n_words=50, seed=11, size_pt=14).image)
-
-
-@pytest.fixture(scope="module")
-def cut_png() -> bytes:
-    """A page with text, cut off at the right edge: held by the early gate, before OCR."""
-    return png_bytes(degrade.cut_off(render_page(n_words=50, seed=12, size_pt=14).image, 0.3))
-
-
-@pytest.fixture(scope="module")
-def blank_png() -> bytes:
-    return png_bytes(degrade.blank(seed=2))
+# text_png, cut_png, blank_png: the review pages (tests/conftest.py, session-scoped)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])

@@ -7,9 +7,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from conftest import png_bytes
 
-from testpages import degrade, render_page
 
 pytestmark = pytest.mark.slow
 
@@ -17,19 +15,7 @@ OFFICE = "11-2301"
 COURT = "tehran-civil-12"
 
 
-@pytest.fixture(scope="module")
-def text_png() -> bytes:
-    return png_bytes(render_page(n_words=50, seed=11, size_pt=14).image)
-
-
-@pytest.fixture(scope="module")
-def cut_png() -> bytes:
-    return png_bytes(degrade.cut_off(render_page(n_words=50, seed=12, size_pt=14).image, 0.3))
-
-
-@pytest.fixture(scope="module")
-def blank_png() -> bytes:
-    return png_bytes(degrade.blank(seed=2))
+# text_png, cut_png, blank_png: the review pages (tests/conftest.py, session-scoped)
 
 
 def bearer(token: str) -> dict:

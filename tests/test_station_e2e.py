@@ -132,7 +132,7 @@ def test_storage_down_503_is_retried_until_it_succeeds(tmp_path, pages):
         server.storage_down()
         proc = st.popen("send", "--give-up", "60")
         _wait(lambda: " 503 " in server.log_text(), timeout=60, every=0.1)
-        time.sleep(2.0)  # a few more refusals, with backoff
+        _wait(lambda: server.log_text().count(" 503 ") >= 3, timeout=60, every=0.1)  # a few more refusals, with backoff
         server.storage_up()
         out, errs = proc.communicate(timeout=120)
         assert proc.returncode == 0, errs

@@ -57,9 +57,14 @@ class LiveServer:
     _tokens: dict = field(default_factory=dict)
 
     def admin(self, *args: str, input: str | None = None) -> str:
-        """Run `khana admin ARGS` against this server's database; returns stdout (raises on failure)."""
-        r = subprocess.run(khana_exe() + ["admin", *args], env=self.env, capture_output=True, text=True,
-                           input=input, timeout=120)
+        """Run `khana admin ARGS` against this server's database; returns stdout (raises on failure).
+
+        It runs in this process (conftest.run_khana_here: the same command, with the server's environment):
+        the tests call it ~40 times to set up accounts, and a `khana` process spends ~2 CPU-seconds importing
+        the stack each time. `khana admin` as a real process is tested in tests/test_accounts.py."""
+        from conftest import run_khana_here
+
+        r = run_khana_here("admin", *args, env=self.env, input=input, replace_env=True)
         if r.returncode != 0:
             raise AssertionError(f"khana admin {' '.join(args)} failed ({r.returncode}): {r.stderr}")
         return r.stdout
@@ -93,7 +98,7 @@ class LiveServer:
             body = r.json()
             if body["status"] in statuses:
                 return body
-            time.sleep(0.3)
+            time.sleep(0.1)
         raise AssertionError(f"batch {batch} did not reach {statuses} in {timeout}s: {body}")
 
     def login(self, page, username: str, password: str) -> None:
@@ -108,6 +113,46 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
 
+def launch_serve(env: dict, port: int, log_path: Path, *, host: str = "127.0.0.1", cwd: Path | None = None,
+                 timeout: float = 120.0, append: bool = False) -> subprocess.Popen:
+    """Start `khana serve` (this environment's console script) with exactly `env`, its output in `log_path`, and
+    return once GET /healthz answers 200. The one way the tests start a server: `start_server` below,
+    tests/live_serve.py (shipped defaults) and tests/station_helpers.py (restarts on one port) differ only in
+    the environment they give it."""
+    logf = open(log_path, "ab" if append else "wb")
+    try:
+        proc = subprocess.Popen(khana_exe() + ["serve", "--host", host, "--port", str(port)], env=env, stdout=logf,
+                                stderr=subprocess.STDOUT, cwd=str(cwd) if cwd else None)
+    finally:
+        logf.close()
+    url = f"http://127.0.0.1:{port}/healthz"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"khana serve exited ({proc.returncode}):\n"
+                                 f"{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_process(proc)
+    raise AssertionError(f"khana serve did not start in {timeout:.0f} s:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def start_server(home: Path, extra_env: dict | None = None, host: str = "127.0.0.1") -> LiveServer:
     port = free_port()
     env = {**os.environ, "KHANA_HOME": str(home), "KHANA_WORKERS": "1", "OMP_THREAD_LIMIT": "1",
@@ -118,33 +163,12 @@ def start_server(home: Path, extra_env: dict | None = None, host: str = "127.0.0
     env.update(extra_env or {})
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "serve.log"
-    logf = open(log_path, "w")
-    proc = subprocess.Popen(khana_exe() + ["serve", "--host", host, "--port", str(port)], env=env, stdout=logf,
-                            stderr=subprocess.STDOUT, cwd=str(home))
-    server = LiveServer(f"http://127.0.0.1:{port}", home, env, proc, log_path)
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"khana serve exited ({proc.returncode}):\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise AssertionError(f"khana serve did not start:\n{server.log()}")
+    proc = launch_serve(env, port, log_path, host=host, cwd=home)
+    return LiveServer(f"http://127.0.0.1:{port}", home, env, proc, log_path)
 
 
 def stop_server(server: LiveServer) -> None:
-    if server.proc is None or server.proc.poll() is not None:
-        return
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=10)
+    stop_process(server.proc)
 
 
 @pytest.fixture
