@@ -22,7 +22,7 @@ INK_LEVEL = 200  # blurred strokes never get dark: count grey, not only black, a
 # "text" tiles and so no unread ones. Ink is therefore counted on the page smoothed over INK_SMOOTH px
 # (paper grain averages out) as anything INK_DEPTH grey levels below the paper.
 INK_SMOOTH = 5
-INK_DEPTH = 30
+INK_DEPTH = 20
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:

@@ -27,7 +27,9 @@ def _part(img, fn, part):
     out, bl = img.copy(), fn(img)
     rows, cols = np.flatnonzero((img < 128).any(axis=1)), np.flatnonzero((img < 128).any(axis=0))
     h, w = 2 * ((rows[0] + rows[-1]) // 2), 2 * ((cols[0] + cols[-1]) // 2)  # h // 2, w // 2: the text block's middle
-    if part == "lower":
+    if part == "lower-page":  # the lower half of the sheet, wherever the text ends
+        out[img.shape[0] // 2:] = bl[img.shape[0] // 2:]
+    elif part == "lower":
         out[h // 2:] = bl[h // 2:]
     elif part == "upper":
         out[: h // 2] = bl[: h // 2]
@@ -60,6 +62,11 @@ def test_the_unread_blurred_part_counts_as_text(font, seed, sigma, part):
     words = _words_on_sharp_lines(m, part, cp.image.shape, rows[0] + rows[-1])
     assert words
     u = unread_text(cp.image, words, m, POL.reasons.blur_rel_max)
+    # the blurred text is still text: about as many text tiles as on the sharp page (before: the blurred
+    # part's tiles were not text, so they could not be unread either)
+    cs = quality.correct_page(page)
+    sharp = unread_text(cs.image, [], quality.measure_page(page, cs, 300))["text_tiles"]
+    assert u["text_tiles"] >= 0.85 * sharp, (u["text_tiles"], sharp)
     f = POL.final
     assert u["unread_tiles"] >= f.unread_tiles_min and u["unread_share"] > f.unread_text_share_max, u["unread_share"]
     assert 2 * len(u["blurred_boxes"]) >= u["unread_tiles"]
@@ -99,6 +106,7 @@ def test_a_page_held_on_its_read_names_a_blurred_part():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("font,seed,fn,part,held", [
+    ("nazli", 2, lambda im: D.blur(im, 6), "lower-page", True),  # the finding: CER 24 %, 6 lines lost, passed
     ("nazli", 2, lambda im: D.blur(im, 6), "lower", True),
     ("sans", 2, lambda im: D.blur(im, 6), "lower", True),
     ("homa", 2, lambda im: D.motion_blur(im, 15), "right", True),
@@ -121,7 +129,7 @@ def test_whole_decision_of_partly_blurred_pages(font, seed, fn, part, held):
         ys = np.array([y + hh / 2 for _, y, _, hh in a.measures.blur_regions])
         xs = np.array([x + ww / 2 for x, _, ww, _ in a.measures.blur_regions])
         # the marked tiles lie in the blurred part
-        inside = {"lower": np.mean(ys > my - tol), "right": np.mean(xs > mx - tol), "left": np.mean(xs < mx + tol)}[part]
+        inside = {"lower": np.mean(ys > my - tol), "lower-page": np.mean(ys > page.shape[0] / 2 - tol), "right": np.mean(xs > mx - tol), "left": np.mean(xs < mx + tol)}[part]
         assert inside >= 0.8
     else:
         assert r.reasons == [], r.reasons
