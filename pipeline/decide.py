@@ -106,7 +106,7 @@ def ocr_evidence(image: np.ndarray, result: ocr.OcrResult, measures: quality.Pag
     unread = quality.unread_text(image, result.words, measures, blur_limit)
     ev = OcrEvidence(**ocr.ocr_measures(result).as_dict(), words=result.words,
                      unread_text_share=float(unread["unread_share"]), unread_tiles=int(unread["unread_tiles"]),
-                     unread_blurred_tiles=len(unread["blurred_boxes"]))
+                     unread_blurred_tiles=len(unread["blurred_boxes"]), text_tiles=int(unread["text_tiles"]))
     if unread["blurred_boxes"]:  # mark every blurred text tile on the QA image, read or not
         measures.blur_regions = quality.blurred_regions(image, measures, blur_limit) or unread["blurred_boxes"]
     return ev
@@ -182,6 +182,13 @@ def assess_read(image: np.ndarray, measures: quality.PageMeasures, result: ocr.O
     else:
         ev = ocr_evidence(image, result, measures, policy)
         reasons = list(quality.final_gate(measures, ev, policy))
+        if "low_ocr_confidence" in reasons and "blurred" not in reasons:
+            # held on its read: is a part of the page blurred (read as garbage, so not unread)? ~0.2 s, held pages only
+            boxes = quality.blurred_regions(image, measures, policy.reasons.blur_rel_max)
+            ev.blurred_text_tiles = len(boxes)
+            reasons = list(quality.final_gate(measures, ev, policy))
+            if "blurred" in reasons:
+                measures.blur_regions = boxes
         read_confidence = result.mean_confidence  # of the whole reading, also when only sure words are kept
         hand = judge_handwriting(image, measures, result, ev, reasons, policy)
         # legibility after OCR: how well this very read went (share of the text read included), marked by

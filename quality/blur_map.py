@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from ._img import to_gray_u8
 from .correct import _rules
 from .measures import PIXEL_BLUR_FLOOR, _edge_blur
 
-MIN_INK = 0.02  # share of inked pixels (< INK_LEVEL) for a tile to count as text
+MIN_INK = 0.02  # share of inked pixels for a tile to count as text
 INK_LEVEL = 200  # blurred strokes never get dark: count grey, not only black, as ink
+# Text blurred beyond reading (defocus sigma >= 4 px, motion >= 9 px at 300 dpi) spreads into a faint grey
+# smudge whose darkest pixels stay above INK_LEVEL: counted by that alone, a blurred lower half had no
+# "text" tiles and so no unread ones. Ink is therefore counted on the page smoothed over INK_SMOOTH px
+# (paper grain averages out) as anything INK_DEPTH grey levels below the paper.
+INK_SMOOTH = 5
+INK_DEPTH = 20
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Pixels of ink, sharp or blurred: darker than INK_LEVEL, or INK_DEPTH below the paper once smoothed."""
+    g = to_gray_u8(gray)
+    paper = float(np.percentile(g[:: 4, :: 4], 95)) if g.size else 255.0
+    smooth = cv2.blur(g, (INK_SMOOTH, INK_SMOOTH))
+    return (g < INK_LEVEL) | (smooth < paper - INK_DEPTH)
 
 
 def tile_blur_rel(tile: np.ndarray, line_px: float, upscale: float = 1.0) -> float:
@@ -49,11 +64,12 @@ def blurred_regions(gray, m, blur_rel_max: float = 0.7) -> list[tuple[int, int, 
     g = to_gray_u8(gray)
     h, w = g.shape
     line_px, upscale, size = _tile_geometry(m)
+    ink = ink_mask(g)
     out = []
     for y in range(0, h - size // 2, size):
         for x in range(0, w - size // 2, size):
             tile = g[y : y + size, x : x + size]
-            if tile.size == 0 or float(np.mean(tile < INK_LEVEL)) < MIN_INK:
+            if tile.size == 0 or float(np.mean(ink[y : y + size, x : x + size])) < MIN_INK:
                 continue
             if _is_blurred(tile, line_px, upscale, blur_rel_max):
                 out.append((x, y, tile.shape[1], tile.shape[0]))
@@ -86,11 +102,11 @@ def unread_text(gray, words, m, blur_rel_max: float = 0.7) -> dict:
     empty = {"text_tiles": 0, "unread_tiles": 0, "unread_share": 0.0, "unread_boxes": [], "blurred_boxes": []}
     if ny == 0 or nx == 0:
         return empty
-    dark = g[: ny * size, : nx * size] < INK_LEVEL
-    rules = _rules(dark)  # a form's frame and table borders are not text: no word is ever read on them
+    ink_px = ink_mask(g)[: ny * size, : nx * size]
+    rules = _rules(ink_px)  # a form's frame and table borders are not text: no word is ever read on them
     if rules.any():
-        dark &= ~rules
-    ink = dark.reshape(ny, size, nx, size).mean(axis=(1, 3))
+        ink_px &= ~rules
+    ink = ink_px.reshape(ny, size, nx, size).mean(axis=(1, 3))
     text = (ink >= MIN_INK) & (ink <= MAX_TEXT_TILE_INK)
     read = np.zeros_like(text)
     for wd in words or ():

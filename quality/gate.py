@@ -169,6 +169,10 @@ class OcrEvidence:
     unread_tiles: int = 0
     unread_blurred_tiles: int = 0
     missing_lines: int | None = None
+    text_tiles: int = 0  # text-like tiles of the page (quality.unread_text)
+    # text tiles blurred beyond reasons.blur_rel_max, read or not (quality.blurred_regions); None: not measured
+    # (it is measured only for a page held on its read: a blurred part Tesseract read as garbage)
+    blurred_text_tiles: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "OcrEvidence":
@@ -290,6 +294,16 @@ def read_warnings(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
     return []
 
 
+def blurred_part_read(ocr: OcrEvidence | None, policy: GatePolicy) -> bool:
+    """A part of the page blurred beyond the reasons limit, large as the unread-text limits: a page held on its
+    read names it `blurred` (Tesseract reads a motion-blurred side as low-confidence garbage, so no tile is
+    unread, yet the cause to name is the blur)."""
+    if ocr is None or ocr.blurred_text_tiles is None:
+        return False
+    f, n = policy.final, int(ocr.blurred_text_tiles)
+    return n >= f.unread_tiles_min and n / max(int(ocr.text_tiles or 0), 1) > f.unread_text_share_max
+
+
 def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
     """All reasons to hold the page, combining image measures and the OCR evidence (None: OCR skipped)."""
     out = list(early_gate(m, policy))
@@ -315,6 +329,8 @@ def final_gate(m, ocr: OcrEvidence | None, policy: GatePolicy) -> list[str]:
             low = True
             # mostly blurred tiles among the unread ones: say so
             blurred_part = 2 * int(ocr.unread_blurred_tiles or 0) >= int(ocr.unread_tiles or 0)
+        if low and not blurred_part:
+            blurred_part = blurred_part_read(ocr, policy)
         if low:
             out += [c for c in soft if c not in out]  # an image fault behind a low image score is the cause to name first
             out.append("low_ocr_confidence")
