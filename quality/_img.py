@@ -98,7 +98,18 @@ def rules_mask(mask: np.ndarray) -> np.ndarray:
     m = mask.astype(np.uint8)
     kv = max(15, h // 12)
     kh = max(15, w // 6)
-    vert = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, kv)))
-    hor = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (kh, 1)))
-    rules = cv2.dilate(vert | hor, np.ones((3, 3), np.uint8))
+    # An opening by a (kh x 1) line works on each row alone, and a row with fewer than kh ink pixels cannot
+    # hold a run of kh: only the rows (and, for the vertical line, the columns) that can are opened. Same
+    # result as opening the whole mask, at a fraction of the cost on a page of text (~0.05 s -> ~0.01 s).
+    found = np.zeros_like(m)
+    rows = np.flatnonzero(np.count_nonzero(m, axis=1) >= kh)
+    if rows.size:
+        found[rows] = cv2.morphologyEx(np.ascontiguousarray(m[rows]), cv2.MORPH_OPEN,
+                                       cv2.getStructuringElement(cv2.MORPH_RECT, (kh, 1)))
+    cols = np.flatnonzero(np.count_nonzero(m, axis=0) >= kv)
+    if cols.size:
+        vert = cv2.morphologyEx(np.ascontiguousarray(m[:, cols]), cv2.MORPH_OPEN,
+                                cv2.getStructuringElement(cv2.MORPH_RECT, (1, kv)))
+        found[:, cols] |= vert
+    rules = cv2.dilate(found, np.ones((3, 3), np.uint8))
     return rules > 0
