@@ -158,13 +158,14 @@ def dropped_line_bands(gray: np.ndarray, words: list[Word]) -> tuple[int, list[t
     heights = sorted(w.height for w in words)
     line_h = heights[len(heights) // 2]
     bands = _ink_bands(gray, max(2, int(0.35 * line_h)), split_above=int(1.6 * line_h))
-    centres = [w.top + w.height / 2 for w in words]
+    centres = np.sort(np.array([w.top + w.height / 2 for w in words], dtype=np.float64))
     missing = []
     for y0, y1, x0, x1 in bands:
         bh = y1 - y0
         if not (0.5 * line_h <= bh <= 2.2 * line_h) or x1 - x0 < line_h:
             continue
-        if any(y0 - 0.2 * bh <= c <= y1 + 0.2 * bh for c in centres):
+        i = int(np.searchsorted(centres, y0 - 0.2 * bh))  # the first word centre at or below the band's top margin
+        if i < centres.size and centres[i] <= y1 + 0.2 * bh:
             continue
         if any(w.top < y1 and y0 < w.bottom and (min(w.bottom, y1) - max(w.top, y0)) > 0.5 * bh for w in words):
             continue
