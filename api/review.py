@@ -192,8 +192,16 @@ def _page_helpers(request: Request) -> dict:
         return num_text(text) + ("٪" if lang == "fa" else "%")
 
     def warning_text(w: str) -> str:
-        en, fa = WARNINGS.get(w, (w, w))
-        return fa if lang == "fa" else en
+        if w in WARNINGS:
+            en, fa = WARNINGS[w]
+            return fa if lang == "fa" else en
+        from quality import reason_message
+
+        try:  # an image fault a good read overrode (the page passed): its reason, marked as read well
+            msg = reason_message(w, lang).strip().rstrip(".")
+        except (KeyError, ValueError):
+            return w
+        return f"خوب خوانده شد، هرچند: {msg}" if lang == "fa" else f"read well, although: {msg}"
 
     return {"num": num, "num_text": num_text, "percent": percent, "short_reason": lambda c: _short_reason(c, lang),
             "warning_text": warning_text, "today": datetime.now(review.IRAN).date()}
@@ -204,6 +212,8 @@ WARNINGS = {
     "case_number_mismatch": ("the case number in the text differs from the filing's",
                              "شمارهٔ پرونده در متن با شمارهٔ اعلام‌شده یکی نیست"),
     "photo_flattened": ("a photo of the sheet, flattened", "عکس برگه بود و صاف شد"),
+    "handwritten": ("handwritten: judged by its image; the text layer has only the words OCR was sure of",
+                    "دست‌نویس: با تصویرش سنجیده شد؛ لایهٔ متنی فقط واژه‌هایی را دارد که OCR از آن‌ها مطمئن بود"),
 }
 
 
