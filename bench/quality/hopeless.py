@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.ocr.dropped_lines import CountingTesseract  # noqa: E402 - the engine's Tesseract, counting its runs
+from bench.ocr.dropped_lines import cpu as cpu_all  # noqa: E402 - CPU of this process and its finished children
+
 
 def pages(fonts, partial=False):
     from testpages import degrade as D
@@ -48,26 +51,6 @@ def pages(fonts, partial=False):
                 img[y:] = fn(big)[y:]
                 yield font, name, img
 
-
-class CountingTesseract:
-    """The engine's Tesseract, counting its runs."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def run(self, gray, **kw):
-        self.calls += 1
-        return self.inner.run(gray, **kw)
-
-
-def cpu_all() -> float:
-    """CPU seconds of this process and its finished children (Tesseract)."""
-    import resource
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 def decision(img, pol):
