@@ -126,7 +126,8 @@ def judge_handwriting(image: np.ndarray, measures: quality.PageMeasures, result:
     if (not reasons and not ev.unread_tiles and ev.mean_confidence is not None
             and ev.mean_confidence >= policy.handwriting.look_below_confidence):
         return None  # read well all over, nothing unread: print (the measure costs ~0.4 CPU-s a page)
-    hw = handwriting_evidence(image)
+    # the blurred parts of a page held for them do not count: blurred, grainy print jitters like a hand
+    hw = handwriting_evidence(image, exclude=measures.blur_regions if "blurred" in reasons else ())
     if hw.handwritten:
         floor = policy.handwriting.text_min_confidence
         sure = [w for w in result.words if w.conf >= floor]

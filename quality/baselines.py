@@ -69,9 +69,17 @@ def _groups(ink: np.ndarray):
     return np.array(rows, np.float64).reshape(-1, 5), href
 
 
-def handwriting_evidence(image: np.ndarray) -> HandwritingEvidence:
-    """Measure how handwritten the text of an upright, normalised page (white paper, dark ink) looks."""
+def handwriting_evidence(image: np.ndarray, exclude=()) -> HandwritingEvidence:
+    """Measure how handwritten the text of an upright, normalised page (white paper, dark ink) looks.
+
+    `exclude`: (left, top, width, height) boxes in `image`'s pixels left out of the measure: the blurred
+    parts of a page. Blurred, grainy print falls apart into blobs whose baselines jump like a hand's; only
+    the sharp ink can tell print from handwriting."""
     g = to_gray_u8(image)
+    if len(exclude):
+        g = g.copy()
+        for x, y, w, h in exclude:
+            g[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)] = 255
     ev = HandwritingEvidence()
     if g.shape[0] < 64 or g.shape[1] < 64:
         return ev
