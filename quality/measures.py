@@ -203,6 +203,22 @@ def _edge_contact(mask: np.ndarray, border: tuple[int, int, int, int]) -> dict[s
     return res
 
 
+def _corner_contact(shape, border: tuple[int, int, int, int], skew_degrees: float) -> dict[str, float]:
+    """Share of each edge that one straight text edge skewed by `skew_degrees` touches within the
+    contact depth of `_edge_contact` (0 for an upright page: any contact along it is a line at the edge)."""
+    h, w = shape
+    bl, bt, br, bb = border
+    t = math.tan(math.radians(min(abs(float(skew_degrees or 0.0)), 45.0)))
+    if t < math.tan(math.radians(0.5)):
+        return dict.fromkeys(EDGE_NAMES, 0.0)
+    d = max(2, int(round(0.004 * max(h, w))))
+    along = {"left": h - bt - bb, "right": h - bt - bb, "top": w - bl - br, "bottom": w - bl - br}
+    return {k: min(1.0, d / t / max(n, 1)) for k, n in along.items()}
+
+
+EDGE_NAMES = ("left", "top", "right", "bottom")
+
+
 def _edge_span(edge: str, work_shape, ws: float, raw_shape) -> tuple[int, int, int, int]:
     """The whole of a raw edge as a segment (x0, y0, x1, y1)."""
     h, w = raw_shape
@@ -333,8 +349,12 @@ def measure_page(raw, corrected: CorrectedPage, dpi: float = 300.0) -> PageMeasu
             contact = _edge_contact(big & ~_rules(big), cp.border)
             vals = sorted(contact.values())
             floor = vals[len(vals) // 2] if vals else 0.0
+            # a page skewed by a few degrees, its text intact up to the edge: a line meets the edge with
+            # one slanted end, within the contact depth over `corner` of the edge's length; text cut along
+            # the edge of a slanted page leaves cut strokes instead (find_cut_text)
+            corner = _corner_contact(big.shape, cp.border, cp.skew_degrees)
             for k, v in contact.items():
-                if v >= 0.004 and v > 3.0 * floor and k not in bad:
+                if v >= 0.004 and v > 3.0 * floor and v > 1.5 * corner[k] and k not in bad:
                     bad.append(k)
                     cut.fraction[k] = max(cut.fraction.get(k, 0.0), v)
                     cut.spans.append((k, *_edge_span(k, big.shape, ws2, g.shape)))

@@ -60,6 +60,29 @@ def test_class2_intact_text_near_the_edge_passes(full_pages, policy, font, edges
     assert early_gate(m, policy) == [] and final_gate(m, GOOD_READ, policy) == []
 
 
+@pytest.mark.parametrize("font", ["naskh", "nazli"])
+@pytest.mark.parametrize("angle", [1, 2, 4, -4])
+def test_class2_intact_text_at_the_edge_of_a_slightly_skewed_page_passes(full_pages, policy, font, angle):
+    """Skewed by a few degrees and cropped 1 px around its text: each line's slanted end (the last line's
+    bottom, a justified side) touches the edge over d / tan(angle) of it. That is one straight edge of
+    intact text, not text running off the page (before: held `cut_off` on its bottom edge)."""
+    img = hard.near_edge(full_pages[font], angle, pad=1)
+    c, m = _measure(img)
+    assert not m.cut_off, m.as_dict()
+    assert early_gate(m, policy) == [] and final_gate(m, GOOD_READ, policy) == []
+
+
+@pytest.mark.parametrize("font", ["naskh", "nazli"])
+@pytest.mark.parametrize("angle,edge", [(1, "r"), (2, "b"), (4, "l"), (4, "b"), (0, "r")])
+def test_text_cut_at_the_edge_of_a_slightly_skewed_page_is_held(full_pages, policy, font, angle, edge):
+    """The same page with 60 px more taken off one side: text lost, held `cut_off`."""
+    img = hard.near_edge(full_pages[font], angle, pad=3)
+    h, w = img.shape
+    img = {"r": img[:, :w - 60], "l": img[:, 60:], "b": img[:h - 60]}[edge]
+    c, m = _measure(img)
+    assert m.cut_off and "cut_off" in early_gate(m, policy), m.as_dict()
+
+
 @pytest.mark.parametrize("form_seed,photo_seed", [(2, 0), (8, 0), (11, 2), (12, 1)])
 def test_class4_edge_cut_photo_marks_the_cut_edge(policy, form_seed, photo_seed):
     # a framed court form (دادنامه) photographed with its right part outside the picture
