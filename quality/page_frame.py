@@ -63,6 +63,37 @@ def _largest_quad(mask: np.ndarray, min_area: float) -> np.ndarray | None:
     return None
 
 
+def _sides_are_edges(blur: np.ndarray, quad: np.ndarray, margin: float, min_contrast: float) -> bool:
+    """Whether each side of `quad` that lies inside the picture has paper inside and a clear step down
+    outside it (median over points along the side of inside minus outside, a few pixels off the side)."""
+    sh, sw = blur.shape
+    centre = quad.mean(axis=0)
+    d = 6.0
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        t = np.linspace(0.1, 0.9, 25)[:, None]
+        pts = a + t * (b - a)
+        keep = ((pts[:, 0] > margin + d) & (pts[:, 0] < sw - 1 - margin - d)
+                & (pts[:, 1] > margin + d) & (pts[:, 1] < sh - 1 - margin - d))
+        if keep.sum() < 5:
+            continue  # a side along the picture's edge: the sheet goes on past it
+        pts = pts[keep]
+        v = b - a
+        n = np.array([v[1], -v[0]], np.float64) / max(float(np.hypot(*v)), 1e-6)
+        if np.dot(n, pts.mean(axis=0) - centre) < 0:
+            n = -n  # outward
+        inner, outer = pts - d * n, pts + d * n
+
+        def at(p):
+            xs = np.clip(np.round(p[:, 0]).astype(int), 0, sw - 1)
+            ys = np.clip(np.round(p[:, 1]).astype(int), 0, sh - 1)
+            return blur[ys, xs].astype(np.float64)
+
+        if float(np.median(at(inner) - at(outer))) < 0.5 * min_contrast:
+            return False
+    return True
+
+
 def find_page_quad(gray: np.ndarray, *, min_area: float = 0.2, min_contrast: float = 25.0) -> np.ndarray | None:
     """Corners (tl, tr, br, bl) of a bright sheet lying inside the picture, or None."""
     if gray.ndim != 2 or min(gray.shape) < 64:
@@ -72,23 +103,29 @@ def find_page_quad(gray: np.ndarray, *, min_area: float = 0.2, min_contrast: flo
     small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     blur = cv2.GaussianBlur(small, (0, 0), 3)
     sh, sw = small.shape
+    margin = 0.01 * max(sh, sw)
     quad = None
     for mask in _paper_masks(blur):
         quad = _largest_quad(mask, min_area * sh * sw)
-        if quad is not None:
+        if quad is None:
+            continue
+        quad = _order(quad)
+        # The sheet must lie inside the picture: at least three sides clear of the image edge.
+        clear = [
+            quad[:, 0].min() > margin,  # left
+            quad[:, 1].min() > margin,  # top
+            quad[:, 0].max() < sw - 1 - margin,  # right
+            quad[:, 1].max() < sh - 1 - margin,  # bottom
+        ]
+        if sum(clear) < 3:
+            return None
+        # Every side inside the picture must be the paper's edge: a step from paper down to the table.
+        # The brightness mask of a shaded photo ends where the shading crosses its threshold, across
+        # the sheet (through its text): flattening that outline would drop the text beyond it.
+        if _sides_are_edges(blur, quad, margin, min_contrast):
             break
+        quad = None
     if quad is None:
-        return None
-    quad = _order(quad)
-    # The sheet must lie inside the picture: at least three sides clear of the image edge.
-    margin = 0.01 * max(sh, sw)
-    clear = [
-        quad[:, 0].min() > margin,  # left
-        quad[:, 1].min() > margin,  # top
-        quad[:, 0].max() < sw - 1 - margin,  # right
-        quad[:, 1].max() < sh - 1 - margin,  # bottom
-    ]
-    if sum(clear) < 3:
         return None
     inside = np.zeros_like(small)
     cv2.fillConvexPoly(inside, quad.astype(np.int32), 255)

@@ -83,6 +83,20 @@ def test_text_cut_at_the_edge_of_a_slightly_skewed_page_is_held(full_pages, poli
     assert m.cut_off and "cut_off" in early_gate(m, policy), m.as_dict()
 
 
+@pytest.mark.parametrize("font,seed", [("naskh", 12), ("nazli", 41), ("sans", 58), ("naskh-bold", 83)])
+def test_class4_shaded_small_photo_cut_at_the_edge_is_held_cut_off_first(policy, font, seed):
+    """A small phone photo (1500 x 2000 px) of a 10 pt page, shaded from top to bottom, 15 % of the sheet
+    outside the picture on the right. The sheet's outline cannot close on the right, and the brightness
+    outline ended where the shading crossed its threshold, across the text: the page was flattened to
+    its bare lower part and held `blurred`/`faded`/`blank`. The operator must read `cut_off`."""
+    page = render_page(font=font, size_pt=10, dpi=300, seed=3).image
+    photo = hard.edge_cut_photo(page, outside=0.15, seed=seed, size=(1500, 2000))
+    c, m = _measure(photo, photo=True)
+    reasons = early_gate(m, policy)
+    assert reasons and reasons[0] == "cut_off", (reasons, m.cut_off_edges)
+    assert "right" in m.cut_off_edges
+
+
 @pytest.mark.parametrize("form_seed,photo_seed", [(2, 0), (8, 0), (11, 2), (12, 1)])
 def test_class4_edge_cut_photo_marks_the_cut_edge(policy, form_seed, photo_seed):
     # a framed court form (دادنامه) photographed with its right part outside the picture
