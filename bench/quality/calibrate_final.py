@@ -343,6 +343,15 @@ def main(argv=None):
     tag = "image score and final score refitted per fold" if a.refit_image else "final score refitted per fold"
     print(f"final score OUT OF FOLD ({tag}, 5 folds = source articles): {_figures(rows, oof)}")
     print(f"  for comparison, the read factor alone (image score ignored), out of fold: {_figures(rows, oof_nocap)}")
+    # the targets proposed in the issue-12 note: AUC over pages whose content is all there (a cut-off
+    # page's CER against the whole page says nothing of what is past the edge: cut_off is judged by its
+    # own recall), and per-condition Spearman over conditions whose mean CER is above 1 %
+    from bench.quality.evaluate import auc as _auc, cell_spearman
+    present = [i for i, r in enumerate(rows) if not r.rec.get("content_lost")]
+    rho_1, n_1 = cell_spearman([r.rec for r in rows], list(oof), min_cer=0.01)
+    print(f"  out of fold, content present: AUC (CER <= 10 %) "
+          f"{_auc([oof[i] for i in present], [rows[i].cer <= 0.10 for i in present]):.4f} over {len(present)} pages; "
+          f"Spearman per-condition means over conditions with mean CER > 1 %: {rho_1:.3f} ({n_1} cells)")
     if a.refit_image:
         print(f"image score alone, out of fold: {_figures(rows, oof_img)}")
     from bench.quality.evaluate import auc

@@ -118,11 +118,16 @@ def spearman(x, y) -> float:
     return float(r) if r == r else float("nan")
 
 
-def cell_spearman(recs, scores) -> tuple[float, int]:
-    """Spearman over per-condition means (kind x severity): mean legibility against 1 - mean CER."""
+def cell_spearman(recs, scores, min_cer: float = 0.0) -> tuple[float, int]:
+    """Spearman over per-condition means (kind x severity): mean legibility against 1 - mean CER.
+
+    `min_cer`: only conditions whose mean CER is above it (below ~1 % the order of the conditions is
+    Tesseract's page-to-page noise, which no measure of the page predicts)."""
     cells = defaultdict(list)
     for r, s in zip(recs, scores):
         cells[(r["kind"], r["severity"])].append((s, r["cer_after"]))
+    if min_cer > 0:
+        cells = {k: v for k, v in cells.items() if sum(b for _, b in v) / len(v) > min_cer}
     xs = [sum(a for a, _ in v) / len(v) for v in cells.values()]
     ys = [1 - sum(b for _, b in v) / len(v) for v in cells.values()]
     return spearman(xs, ys), len(cells)
