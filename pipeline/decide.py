@@ -138,8 +138,8 @@ def judge_handwriting(image: np.ndarray, measures: quality.PageMeasures, result:
         return None  # no text left unread: no part of the page is handwriting Tesseract could not read
     if not held and reasons:
         return None
-    if held and 2 * ev.unread_blurred_tiles >= max(ev.unread_tiles, 1) and ev.unread_tiles:
-        return None  # the unread part is blurred: a fault of the scan, not handwriting
+    if held and ("blurred" in reasons or (2 * ev.unread_blurred_tiles >= max(ev.unread_tiles, 1) and ev.unread_tiles)):
+        return None  # the unread or misread part is blurred: a fault of the scan, not handwriting
     up = float(measures.effective_resolution / measures.char_height_px) if measures.char_height_px > 0 else 1.0
     parts = hand_parts(image, result.words, text_height_px=hw.text_height_px or measures.effective_resolution,
                        page_blur_px=float(measures.blur_sigma_px) * max(up, 1.0),

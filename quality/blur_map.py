@@ -31,7 +31,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     g = to_gray_u8(gray)
     paper = float(np.percentile(g[:: 4, :: 4], 95)) if g.size else 255.0
     smooth = cv2.blur(g, (INK_SMOOTH, INK_SMOOTH))
-    return (g < INK_LEVEL) | (smooth < paper - INK_DEPTH)
+    # integer thresholds (s < t  <=>  s < ceil(t) for 8-bit s): a float scalar made numpy compare in float64
+    return (g < int(math.ceil(INK_LEVEL))) | (smooth < int(math.ceil(paper - INK_DEPTH)))
 
 
 def tile_blur_rel(tile: np.ndarray, line_px: float, upscale: float = 1.0) -> float:

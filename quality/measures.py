@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ._img import downscale, impulse_fraction, to_gray_u8
+from ._img import downscale, impulse_fraction, percentile_f, percentiles_u8, to_gray_u8
 from .correct import WORK_SIDE, CorrectedPage, _rules
 from .cutoff import find_cut_text, spans_to_corrected
 
@@ -104,8 +104,10 @@ def _crops(img: np.ndarray, mask_work: np.ndarray, ws: float, n: int = 6, size: 
 
 def _edge_blur(crop_norm: np.ndarray) -> float:
     """Gaussian-equivalent edge blur (px) from the steepest edges: sigma = C / (sqrt(2 pi) G)."""
-    c = cv2.medianBlur(crop_norm, 3).astype(np.float32)
-    lo, hi = np.percentile(c, 1), np.percentile(c, 90)
+    c8 = cv2.medianBlur(crop_norm, 3)
+    # (the percentiles of an 8-bit tile from its histogram: this runs on every text tile of a held page)
+    lo, hi = percentiles_u8(c8, (1, 90)) if c8.dtype == np.uint8 else np.percentile(c8, (1, 90))
+    c = c8.astype(np.float32)
     C = hi - lo
     if C < 3:
         return float("inf")
@@ -116,7 +118,7 @@ def _edge_blur(crop_norm: np.ndarray) -> float:
     gy = np.abs(cv2.Sobel(c, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
     sig = []
     for g in (gx, gy):
-        gp = float(np.percentile(g, 99.3))
+        gp = percentile_f(g, 99.3)
         sig.append(C / (math.sqrt(2 * math.pi) * max(gp, 1e-3)))
     return max(sig)
 
