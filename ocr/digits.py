@@ -226,13 +226,77 @@ class _Bank:
     rel_mid: np.ndarray  # T
 
 
+CACHE_VERSION = 1  # bump when the templates' drawing or normalisation changes
+
+
+def _cache_path(fonts: tuple[str, ...]) -> Path | None:
+    """Where the banks of `fonts` are kept between processes (None: no usable cache directory).
+
+    The key names everything the templates depend on: the font files (path, size, modification time),
+    the separator fonts, the template and comparison sizes, Pillow's version (it rasterises them)."""
+    import hashlib
+    import os
+
+    import PIL
+
+    parts = [f"v{CACHE_VERSION}", str(TEMPLATE_PX), str(NORM), PIL.__version__, np.__version__]
+    for f in (*fonts, "|", *SEPARATOR_FONTS):
+        try:
+            st = os.stat(f)
+            parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{f}:-")
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+    base = os.environ.get("KHANA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "khana")
+    return Path(base) / f"digit-templates-{key}.npz"
+
+
+def _load_banks(path: Path) -> tuple[_Bank, ...] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            n = int(z["n"])
+            return tuple(_Bank(str(z[f"font{i}"]), tuple(str(c) for c in z[f"chars{i}"]), z[f"bitmaps{i}"],
+                               z[f"log_aspect{i}"], z[f"log_rel_height{i}"], z[f"rel_mid{i}"]) for i in range(n))
+    except Exception:  # noqa: BLE001 - absent, truncated, damaged or of another layout: drawn again
+        return None
+
+
+def _save_banks(path: Path, banks: tuple[_Bank, ...]) -> None:
+    import os
+    import tempfile
+
+    arrays = {"n": np.array(len(banks))}
+    for i, b in enumerate(banks):
+        arrays.update({f"font{i}": np.array(b.font), f"chars{i}": np.array(b.chars), f"bitmaps{i}": b.bitmaps,
+                       f"log_aspect{i}": b.log_aspect, f"log_rel_height{i}": b.log_rel_height, f"rel_mid{i}": b.rel_mid})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)  # whole or not at all: processes building it at once do not see half a file
+    except OSError:
+        pass  # a read-only home: built again next time, nothing lost
+
+
 @lru_cache(maxsize=8)
 def _banks(fonts: tuple[str, ...]) -> tuple[_Bank, ...]:
-    return tuple(
-        _Bank(path, tuple(t.char for t in ts), np.stack([t.bitmap.ravel() for t in ts]),
+    """The templates of `fonts` as arrays: drawn from the fonts once (~0.5 s), then kept on disk for the
+    next process (the embedded `khana process` starts a pool of processes on every run)."""
+    path = _cache_path(fonts)
+    if path is not None and path.exists():
+        banks = _load_banks(path)
+        if banks is not None:
+            return banks
+    banks = tuple(
+        _Bank(path_, tuple(t.char for t in ts), np.stack([t.bitmap.ravel() for t in ts]),
               np.log([t.aspect for t in ts]), np.log([t.rel_height for t in ts]), np.array([t.rel_mid for t in ts]))
-        for path, ts in font_templates(fonts)
+        for path_, ts in font_templates(fonts)
     )
+    if path is not None and banks:
+        _save_banks(path, banks)
+    return banks
 
 
 def _distances(glyphs: list[Glyph], bank: _Bank, tall: float, mid: float) -> np.ndarray:

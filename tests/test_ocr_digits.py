@@ -166,3 +166,37 @@ def test_persian_digit_headers_end_to_end(font, layout, seed):
     fields = extract_fields(result.text)
     assert ("case_number", page.case_number) in {(f.kind, f.value) for f in fields}, result.text
     assert not case_number_mismatch(fields, page.case_number)
+
+
+def test_digit_templates_are_kept_on_disk_between_processes(tmp_path, monkeypatch):
+    """Drawing the templates from the fonts costs ~0.5 s in every new process (the embedded `khana process`
+    starts a pool on every run): they are kept in the cache directory, the same arrays; a damaged file is
+    drawn again; a cache directory that cannot be written costs only the time."""
+    import numpy as np
+
+    from ocr import digits
+
+    monkeypatch.setenv("KHANA_CACHE_DIR", str(tmp_path / "cache"))
+    fonts = digits.DEFAULT_DIGIT_FONTS
+    digits._banks.cache_clear()
+    built = digits._banks(fonts)
+    path = digits._cache_path(fonts)
+    assert path.exists() and path.parent == tmp_path / "cache"
+    digits._banks.cache_clear()
+    digits.font_templates.cache_clear()
+    loaded = digits._banks(fonts)
+    assert digits.font_templates.cache_info().misses == 0  # not drawn again
+    assert len(loaded) == len(built)
+    for a, b in zip(built, loaded):
+        assert a.font == b.font and a.chars == b.chars
+        for f in ("bitmaps", "log_aspect", "log_rel_height", "rel_mid"):
+            x, y = getattr(a, f), getattr(b, f)
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    for damaged in (b"not an npz", path.read_bytes()[:300]):  # garbage; a file cut short (a zip without its end)
+        path.write_bytes(damaged)
+        digits._banks.cache_clear()
+        assert [b.chars for b in digits._banks(fonts)] == [b.chars for b in built]
+    monkeypatch.setenv("KHANA_CACHE_DIR", "/proc/khana-cannot-write-here")
+    digits._banks.cache_clear()
+    assert len(digits._banks(fonts)) == len(built)
+    digits._banks.cache_clear()
