@@ -27,4 +27,5 @@ def build_runtime(settings: Settings | None = None, *, migrate: bool = True) -> 
 
 
 def ocr_engine(settings: Settings) -> TesseractEngine:
-    return TesseractEngine(lang=settings.ocr_lang, timeout_s=settings.ocr_timeout_s, tesseract_cmd=settings.tesseract)
+    return TesseractEngine(lang=settings.ocr_lang, timeout_s=settings.ocr_timeout_s, tesseract_cmd=settings.tesseract,
+                           cache_dir=settings.cache_dir)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     durable: bool = Field(True, description="fsync every stored object and database commit (local store, SQLite); "
                           "`khana process` turns it off for its scratch workspace, which is removed after the run")
     object_store: Literal["local", "minio"] = "local"
+    cache_dir: Path | None = Field(None, description="things rebuilt when absent (the Persian-digit templates "
+                                   "drawn from the fonts); default $XDG_CACHE_HOME/khana (~/.cache/khana)")
     store_dir: Path | None = Field(None, description="local object store root; default $KHANA_HOME/objects")
     minio_endpoint: str = "127.0.0.1:9000"
     minio_access_key: str = ""

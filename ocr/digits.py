@@ -227,6 +227,13 @@ class _Bank:
 
 
 CACHE_VERSION = 1  # bump when the templates' drawing or normalisation changes
+_cache_dir: Path | None = None  # None: $XDG_CACHE_HOME/khana (~/.cache/khana)
+
+
+def set_cache_dir(path: str | Path | None) -> None:
+    """Where the digit templates are kept between processes (the service's setting `cache_dir`)."""
+    global _cache_dir
+    _cache_dir = Path(path) if path else None
 
 
 def _cache_path(fonts: tuple[str, ...]) -> Path | None:
@@ -247,9 +254,8 @@ def _cache_path(fonts: tuple[str, ...]) -> Path | None:
         except OSError:
             parts.append(f"{f}:-")
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
-    base = os.environ.get("KHANA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "khana")
-    return Path(base) / f"digit-templates-{key}.npz"
+    base = _cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "khana"
+    return base / f"digit-templates-{key}.npz"
 
 
 def _load_banks(path: Path) -> tuple[_Bank, ...] | None:

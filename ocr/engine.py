@@ -13,6 +13,7 @@ All measured in bench/ocr and explained in docs/ocr.md.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -100,7 +101,11 @@ class TesseractEngine:
         refill_lines: bool = True,
         strip_rules: bool = True,
         text_height_px: float | None = TEXT_HEIGHT_PX,
+        cache_dir: str | Path | None = None,
     ):
+        if cache_dir:  # where the Persian-digit templates are kept between processes (ocr.digits)
+            from .digits import set_cache_dir
+            set_cache_dir(cache_dir)
         self.lang = lang
         self.timeout_s = float(timeout_s)
         self.psm = int(psm)

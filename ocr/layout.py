@@ -63,7 +63,10 @@ def remove_rules(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     hlen, vlen = max(120, w // 15), max(100, h // 30)
-    rules = cv2.bitwise_or(_long_runs(ink, hlen, axis=1), _long_runs(ink, vlen, axis=0))
+    horiz, vert = _long_runs(ink, hlen, axis=1), _long_runs(ink, vlen, axis=0)
+    if horiz is None and vert is None:
+        return gray  # no row or column can hold a rule (most pages): no page-sized masks at all
+    rules = horiz if vert is None else vert if horiz is None else cv2.bitwise_or(horiz, vert)
     if not rules.any():
         return gray
     if np.count_nonzero(rules) > 0.15 * rules.size:
@@ -79,10 +82,10 @@ def remove_rules(gray: np.ndarray) -> np.ndarray:
 _RUN_SAMPLE = 8
 
 
-def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
+def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray | None:
     """The ink of `ink` (0/255) on straight runs at least `length` long along `axis`
     (1: horizontal, 0: vertical): exactly a morphological opening with a 1 x `length`
-    line, computed only on the rows (columns) that can hold such a run.
+    line, computed only on the rows (columns) that can hold such a run; None when none can.
 
     A run of L >= length pixels covers at least length // 8 consecutive pixels of every
     8th column (row), so an opening of that subsample finds a superset of the candidate
@@ -95,10 +98,11 @@ def _long_runs(ink: np.ndarray, length: int, axis: int) -> np.ndarray:
     step = (slice(None), slice(None, None, _RUN_SAMPLE)) if axis == 1 else (slice(None, None, _RUN_SAMPLE),)
     cand = cv2.morphologyEx(np.ascontiguousarray(ink[step]), cv2.MORPH_OPEN, line(max(1, length // _RUN_SAMPLE)))
     idx = np.flatnonzero(cand.any(axis=axis))  # candidate rows (axis 1) or columns (axis 0)
+    if not idx.size:
+        return None
     out = np.zeros_like(ink)
-    if idx.size:
-        sel = (idx,) if axis == 1 else (slice(None), idx)
-        out[sel] = cv2.morphologyEx(np.ascontiguousarray(ink[sel]), cv2.MORPH_OPEN, line(length))
+    sel = (idx,) if axis == 1 else (slice(None), idx)
+    out[sel] = cv2.morphologyEx(np.ascontiguousarray(ink[sel]), cv2.MORPH_OPEN, line(length))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,7 +177,7 @@ def test_digit_templates_are_kept_on_disk_between_processes(tmp_path, monkeypatc
 
     from ocr import digits
 
-    monkeypatch.setenv("KHANA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(digits, "_cache_dir", tmp_path / "cache")  # the setting cache_dir (KHANA_CACHE_DIR)
     fonts = digits.DEFAULT_DIGIT_FONTS
     digits._banks.cache_clear()
     built = digits._banks(fonts)
@@ -196,7 +197,7 @@ def test_digit_templates_are_kept_on_disk_between_processes(tmp_path, monkeypatc
         path.write_bytes(damaged)
         digits._banks.cache_clear()
         assert [b.chars for b in digits._banks(fonts)] == [b.chars for b in built]
-    monkeypatch.setenv("KHANA_CACHE_DIR", "/proc/khana-cannot-write-here")
+    monkeypatch.setattr(digits, "_cache_dir", Path("/proc/khana-cannot-write-here"))
     digits._banks.cache_clear()
     assert len(digits._banks(fonts)) == len(built)
     digits._banks.cache_clear()

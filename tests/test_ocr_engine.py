@@ -293,7 +293,11 @@ def test_long_runs_equal_a_full_page_opening(seed):
     _, ink = cv2.threshold(page, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     for length, axis, kernel in ((165, 1, (165, 1)), (116, 0, (1, 116)), (121, 1, (121, 1)), (9, 0, (1, 9))):
         full = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
-        assert (_long_runs(ink, length, axis) == full).all(), (length, axis)
+        got = _long_runs(ink, length, axis)
+        # None: no row (column) can hold such a run, i.e. the opening is empty
+        assert (not full.any()) if got is None else (got == full).all(), (length, axis)
+    clean = cv2.threshold(render_page(seed=seed, n_words=120).image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)[1]
+    assert _long_runs(clean, 165, 1) is None and _long_runs(clean, 116, 0) is None  # a page of text has no rule
 
 
 def test_touching_lines_are_two_bands_and_a_tall_title_is_one():
