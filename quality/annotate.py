@@ -48,6 +48,9 @@ def annotate_problems(gray, m, reasons, low_conf_boxes=(), blur_rel_max: float =
     cw, ch = (m.corrected_size if getattr(m, "corrected_size", None) and m.corrected_size[0] else (W, H))
     s = min(1.0, MAX_SIDE / max(H, W))
     if s < 1.0:
+        k = int(1.0 / (1.5 * s))  # a page 3x or more the picture's size (an upscaled small-text page: up
+        if k >= 2:                # to 60 Mpx) is first taken every k-th pixel: the area average costs 1/k^2
+            g = np.ascontiguousarray(g[::k, ::k])
         g = cv2.resize(g, (max(1, int(W * s)), max(1, int(H * s))), interpolation=cv2.INTER_AREA)
     h, w = g.shape
     fx, fy = w / max(cw, 1), h / max(ch, 1)  # corrected coords -> output coords
