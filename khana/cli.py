@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import tempfile
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
@@ -169,7 +172,10 @@ def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, met
     pool = pools.pop() if pools else None
     service = KhanaService(rt)
     try:  # every file is checked before any is submitted: bad input leaves nothing behind
-        infos = [service.check([u]) for u in uploads]
+        # (decoding is most of a check and frees the GIL: the files are checked on every core while the
+        # worker processes, started early, are still importing; the first bad file in order is reported)
+        with ThreadPoolExecutor(max(1, min(len(uploads), os.cpu_count() or 1))) as ex:
+            infos = list(ex.map(lambda u: service.check([u]), uploads))
     except BadInput as exc:
         rt.close()
         if pool is not None:
@@ -177,24 +183,56 @@ def _process(settings, files: list[Path], uploads, out: Path, as_json: bool, met
 
             kill_pool(pool)
         _fail(exc.one_line() if isinstance(exc, KhanaError) else str(exc))
-    submitted = [service.submit_batch([u], meta, actor="cli", source="cli", infos=i) for u, i in zip(uploads, infos)]
-    batch_of = {pid: s.batch_id for s in submitted for pid in s.page_ids}
-    total = len(batch_of)
-
+    total = sum(i.page_count for info in infos for i in info)
+    processes = rt.config.workers or os.cpu_count() or 1
     if pool is not None:
-        worker = EmbeddedWorker(rt, processes=rt.config.workers or os.cpu_count() or 1, pool=pool)
+        worker = EmbeddedWorker(rt, processes=processes, pool=pool)
     else:
-        worker = EmbeddedWorker(rt, processes=min(rt.config.workers or os.cpu_count() or 1, total))
+        worker = EmbeddedWorker(rt, processes=min(processes, total))
+    # The files are stored and recorded one by one in a thread; the worker starts on a file's pages as
+    # soon as it is recorded (`feed`), not after the last one is.
+    submitted: list = [None] * len(uploads)
+    batch_of: dict[str, str] = {}
+    feed: queue.Queue = queue.Queue()
+    failed: list[BaseException] = []
+
+    def intake() -> None:
+        try:
+            for k, (u, i) in enumerate(zip(uploads, infos)):
+                sub = service.submit_batch([u], meta, actor="cli", source="cli", infos=i)
+                submitted[k] = sub
+                batch_of.update((pid, sub.batch_id) for pid in sub.page_ids)
+                feed.put(list(sub.page_ids))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread below
+            failed.append(exc)
+        finally:
+            feed.put(None)
+
+    feeder = None
+    if pool is not None:  # the pool is up (started early): it works while the rest is stored
+        feeder = threading.Thread(target=intake, name="khana-intake", daemon=True)
+        feeder.start()
+    else:  # a page or two: stored first, then one short run (a single page needs no pool at all)
+        intake()
+        if failed:
+            worker.close(wait=False)
+            raise failed[0]
+        feed = None
+    first = [] if feed is not None else list(batch_of)
     try:
         if as_json:
-            worker.run(list(batch_of), batch_of)
+            worker.run(first, batch_of, feed=feed)
         else:
             with Progress(TextColumn("[bold]OCR[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as bar:
                 task = bar.add_task("pages", total=total)
-                worker.run(list(batch_of), batch_of, on_page=lambda _pid: bar.advance(task))
+                worker.run(first, batch_of, on_page=lambda _pid: bar.advance(task), feed=feed)
     finally:
         worker.close(wait=False)  # its processes exit while the output is written
+        if feeder is not None:
+            feeder.join()
+    if failed:
+        raise failed[0]
 
     try:
         out.mkdir(parents=True, exist_ok=True)

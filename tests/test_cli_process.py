@@ -185,3 +185,35 @@ def test_output_names_are_unique_and_safe():
     assert names[0] != names[1] and names[0].startswith("good")
     assert all("\n" not in n and "\u202e" not in n for n in names)
     assert all(len((n + ".page999.problems.png").encode()) < 255 for n in names)
+
+
+@pytest.mark.slow
+def test_a_store_failure_while_later_files_are_stored_is_one_line_and_exit_6(khana_home, pages_dir, tmp_path,
+                                                                            monkeypatch):
+    """`khana process` stores its files in a thread while the worker reads the first ones: a store that fails
+    on the third original is reported as on any other path (one line, exit 6 'unavailable', no traceback),
+    after the pages already accepted are worked on; nothing hangs."""
+    from conftest import run_khana_here
+
+    from storage.objects import LocalObjectStore, StoreUnavailable
+
+    real_put = LocalObjectStore.put
+    originals = []
+
+    def put(self, bucket, key, data, *a, **kw):
+        if bucket == "originals":
+            originals.append(key)
+            if len(originals) == 3:
+                raise StoreUnavailable("the disk is full (test)")
+        return real_put(self, bucket, key, data, *a, **kw)
+
+    monkeypatch.setattr(LocalObjectStore, "put", put)
+    files = []
+    for i in range(4):
+        f = tmp_path / f"f{i}.png"
+        f.write_bytes((pages_dir / "clean.png").read_bytes())
+        files.append(str(f))
+    r = run_khana_here("process", *files, "--out", str(tmp_path / "out"), "--json", env={"KHANA_WORKERS": "2"})
+    assert r.returncode == 6, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "disk is full" in r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) <= 2

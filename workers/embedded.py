@@ -75,16 +75,33 @@ class EmbeddedWorker:
             lease.release(self.rt, pid, forget_attempt=not blame)
 
     def run(self, page_ids: Iterable[str], batch_of: dict[str, str],
-            on_page: Callable[[str], None] | None = None) -> None:
-        """Process `page_ids` (highest priority first, as given); finalise each batch when complete."""
+            on_page: Callable[[str], None] | None = None, feed: queue.Queue | None = None) -> None:
+        """Process `page_ids` (highest priority first, as given); finalise each batch when complete.
+
+        `feed`: more pages while this runs: lists of page ids put by another thread as their batches are
+        accepted (`batch_of` filled before), then None when there are no more. The first pages are
+        worked on while the rest are still being stored."""
         page_ids = list(page_ids)
-        if len(page_ids) <= 1 and self._pool is None:  # one page: no pool start-up cost
+        if len(page_ids) <= 1 and self._pool is None and feed is None:  # one page: no pool start-up cost
             self._run_inline(page_ids, batch_of, on_page)
             return
         pool = self._ensure_pool()
         todo: deque[tuple[str, str, bool]] = deque(("page", pid, False) for pid in page_ids)  # (kind, arg, suspect)
         pending: dict[Future, tuple[str, str, bool]] = {}
-        while todo or pending:
+        feeding = feed is not None
+        while todo or pending or feeding:
+            if feeding:  # take what has arrived; wait for it only when there is nothing else to do
+                block = not todo and not pending
+                while True:
+                    try:
+                        item = feed.get(block=block)
+                    except queue.Empty:
+                        break
+                    block = False
+                    if item is None:
+                        feeding = False
+                        break
+                    todo.extend(("page", pid, False) for pid in item)
             refused = False
             while todo and len(pending) < self.processes and not any(sus for _k, _a, sus in pending.values()):
                 kind, arg, suspect = todo[0]
@@ -101,7 +118,11 @@ class EmbeddedWorker:
                 log.error("a worker process died before taking a task; starting a new pool")
                 pool = self.rebuild_pool()
                 continue
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            if not pending:
+                continue
+            # while pages may still arrive and a process is free, look at the feed again soon
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED,
+                           timeout=0.05 if feeding and len(pending) < self.processes else None)
             broken = False
             for fut in done:
                 if isinstance(fut.exception(), BrokenProcessPool):
