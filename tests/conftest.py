@@ -26,6 +26,44 @@ except ImportError:  # pragma: no cover
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
+# --- running in parallel (pytest-xdist; scripts/test runs `-n 2 --dist loadfile`) --------------------------------
+# Each test file is one unit of work kept on one worker (its module-scoped fixtures: servers, rendered pages, are
+# made once), except the files of TIMING_FILES, which are one unit together: they assert that killed workers'
+# pages come back, that leases run out, that CPU budgets fire, within bounds of real time, and each starts and
+# kills processes of its own. They run one after the other on one worker, so that two of them never load the
+# machine at once; as the longest unit (about 10 of the 23 minutes of the serial run) it is sent first, and the
+# other worker takes the other files in the meantime. The workers share nothing else: the fixtures give each its
+# own Redis database (fixtures_services.redis_db_for_worker), PostgreSQL databases, S3 server, ports and
+# temporary folders. (xdist's own `--dist loadgroup` cannot be used: with pytest 9 its group markers are lost.)
+TIMING_GROUP = "timing"
+TIMING_FILES = {"test_faults.py", "test_faults_stages.py", "test_faults_embedded.py", "test_leases.py"}
+
+
+def _unit_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return TIMING_GROUP if path.rsplit("/", 1)[-1] in TIMING_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the timing files as one unit, in the order of the collection (see below)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class KhanaFileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit_of(nodeid)
+
+    config.option.loadscopereorder = False  # not by number of tests: the timing unit first
+    return KhanaFileScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # an xdist worker: the timing unit first (a stable sort, same on each worker)
+        items.sort(key=lambda it: 0 if _unit_of(it.nodeid) == TIMING_GROUP else 1)
+
+
 @pytest.fixture
 def khana_home(tmp_path, monkeypatch):
     """A fresh embedded-default data folder (SQLite + local object store) for one test."""

@@ -4,6 +4,7 @@ Imported by tests/conftest.py (``from fixtures_services import *``).
 
 * ``redis_url``   KHANA_TEST_REDIS_URL, else 127.0.0.1:6379 when it answers, else a
                   private ``redis-server`` on a free port; skipped when none is possible.
+                  Under pytest-xdist, worker gwN uses the database number + N (`redis_db_for_worker`).
 * ``postgres_url`` a fresh, uniquely named database (dropped afterwards) on
                   KHANA_TEST_POSTGRES_URL's server, else 127.0.0.1:5432; skipped otherwise.
 * ``s3_server``   moto's ThreadedMotoServer on a free port: real S3 over HTTP.
@@ -155,15 +156,34 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def xdist_worker_index() -> int:
+    """0 in a plain pytest run; N in pytest-xdist's worker gwN (scripts/test runs two)."""
+    wid = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else 0
+
+
+def redis_db_for_worker(url: str) -> str:
+    """`url` with a Redis database number of this xdist worker's own: gw0 keeps the number, gwN adds N
+    (modulo Redis's 16 databases). Every KhanaStack also has its own key prefix; this keeps the workers'
+    Celery queues and keys apart even for code that scans or purges a whole database."""
+    n = xdist_worker_index()
+    if n == 0:
+        return url
+    parts = urlsplit(url)
+    path = parts.path.lstrip("/")
+    base = int(path) if path.isdigit() else 0
+    return urlunsplit((parts.scheme, parts.netloc, f"/{(base + n) % 16}", parts.query, parts.fragment))
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     url = os.environ.get("KHANA_TEST_REDIS_URL")
     if url:
-        yield url
+        yield redis_db_for_worker(url)
         return
     if port_open("127.0.0.1", 6379):
         # a database number of its own, so tests never see another user's queues
-        yield "redis://127.0.0.1:6379/13"
+        yield redis_db_for_worker("redis://127.0.0.1:6379/13")
         return
     try:
         server = RedisServer().start()
