@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from web_fixtures import publish_shot, shot
+from web_fixtures import image_loads, publish_shot, shot
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -72,7 +72,7 @@ def test_qa_overrides_a_held_page_with_a_reason_and_the_filing_is_forwarded(live
     imgs = page.locator(".qa-images img")
     assert imgs.count() == 2
     for i in range(2):  # both images really loaded
-        assert page.evaluate("(img) => img.complete && img.naturalWidth > 100", imgs.nth(i).element_handle())
+        assert image_loads(page, imgs.nth(i))
     assert "بریده" in page.locator(".reasons").inner_text()
     shot(page, "qa-page-fa")
     publish_shot("qa-page-fa")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from conftest import png_bytes
-from web_fixtures import publish_shot, shot
+from web_fixtures import image_loads, publish_shot, shot
 
 from testpages import degrade, render_page
 
@@ -75,9 +75,8 @@ def test_station_journey(live_server, page, tmp_path):
     assert "صفحهٔ ۲" in todo and "اسکن" in todo and not LATIN_DIGIT.search(todo)
     held_img = page.locator("li[data-seq='2'] .thumb img")
     assert "problems.png" in held_img.get_attribute("src")
-    assert page.evaluate("(img) => img.complete && img.naturalWidth > 100", held_img.element_handle())
-    assert page.evaluate("(img) => img.naturalWidth > 100",
-                         page.locator("li[data-seq='1'] .thumb img").element_handle())
+    assert image_loads(page, held_img)
+    assert image_loads(page, page.locator("li[data-seq='1'] .thumb img"))
     facts = page.locator(".facts").inner_text()
     assert "۱۴۰۵/۰۹/۲۰" in facts  # the deadline as the operator wrote it
     shot(page, "station-batch-held-fa")

@@ -225,3 +225,17 @@ def publish_shot(name: str) -> None:
     dst = ROOT / "docs" / "screenshots"
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHOTS / f"{name}.png", dst / f"{name}.png")
+
+
+def image_loads(page, locator, min_width: int = 100, timeout_ms: int = 30_000) -> bool:
+    """Whether the image at `locator` really loads (a decoded picture wider than `min_width`): it is scrolled
+    into view (thumbnails are `loading="lazy"`: a lazy image outside the viewport, or still on its way after
+    `networkidle` on a loaded machine, has naturalWidth 0) and waited for, up to `timeout_ms`."""
+    handle = locator.element_handle()
+    handle.scroll_into_view_if_needed()
+    try:
+        page.wait_for_function("([img, w]) => img.complete && img.naturalWidth > w", arg=[handle, min_width],
+                               timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: the image never loaded
+        return False
+    return True
