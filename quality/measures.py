@@ -14,7 +14,7 @@ import numpy as np
 
 from ._img import downscale, impulse_fraction, percentile_f, percentiles_u8, to_gray_u8
 from .correct import WORK_SIDE, CorrectedPage, _rules
-from .cutoff import find_cut_text, spans_to_corrected
+from .cutoff import EDGES, find_cut_text, spans_to_corrected
 
 GRID = (8, 6)  # rows, cols of the problem-region grid
 PIXEL_BLUR_FLOOR = 0.8  # px: edge spread of a perfectly sharp, anti-aliased scan
@@ -212,13 +212,11 @@ def _corner_contact(shape, border: tuple[int, int, int, int], skew_degrees: floa
     bl, bt, br, bb = border
     t = math.tan(math.radians(min(abs(float(skew_degrees or 0.0)), 45.0)))
     if t < math.tan(math.radians(0.5)):
-        return dict.fromkeys(EDGE_NAMES, 0.0)
+        return dict.fromkeys(EDGES, 0.0)
     d = max(2, int(round(0.004 * max(h, w))))
     along = {"left": h - bt - bb, "right": h - bt - bb, "top": w - bl - br, "bottom": w - bl - br}
     return {k: min(1.0, d / t / max(n, 1)) for k, n in along.items()}
 
-
-EDGE_NAMES = ("left", "top", "right", "bottom")
 
 
 def _edge_span(edge: str, work_shape, ws: float, raw_shape) -> tuple[int, int, int, int]:
